@@ -1,0 +1,93 @@
+"""Render the export contract (pipelines.contract) as the Markdown of docs/export-contract.md."""
+
+from __future__ import annotations
+
+from pipelines import contract
+from pipelines.contract import Column, Export
+from pipelines.validate.rules import row_rules
+
+HEADER = """# Export contract
+
+<!-- Generated from pipelines/contract.py by `outcomes contract --write docs/export-contract.md`.
+     Do not edit by hand: tests/test_contract.py fails when this file and the code differ. -->
+
+Clinics deliver three exports every month, one file per export per month:
+
+    landing/<export>/<export>_<YYYY-MM>.csv      (also .csv.gz and .parquet)
+
+CSV files are UTF-8, comma-separated, with a header row; fields holding a comma or a
+quote are quoted with `"` and inner quotes doubled. An empty field is a missing value.
+Timestamps are ISO 8601 local times without a zone (`2025-03-14T09:30:00`; a space
+instead of `T` and minutes-only precision are accepted). Dates are de-identified by a
+constant shift per patient, so only intervals within a patient are meaningful.
+Identifiers are pseudonymous: no export may carry a name, date of birth, address,
+phone number, e-mail, SSN, medical record number or any other direct identifier
+(HIPAA Safe Harbor, 45 CFR 164.514(b)(2)). Columns outside the contract are ignored
+and reported; a file missing a required column is rejected whole.
+
+A row breaking a rule below is quarantined with the rule's reason code; the other
+rows of the file are loaded.
+"""
+
+
+def _range(col: Column) -> str:
+    parts = []
+    if col.min is not None:
+        parts.append(f"> {col.min:g}" if col.min_exclusive else f">= {col.min:g}")
+    if col.max is not None:
+        parts.append(f"<= {col.max:g}")
+    if col.in_file_month:
+        parts.append("inside the file's month, not in the future")
+    return ", ".join(parts)
+
+
+def _allowed(col: Column) -> str:
+    if col.allowed is None:
+        return ""
+    return ", ".join(f"`{v}`" for v in col.allowed)
+
+
+def _export_section(exp: Export) -> list[str]:
+    lines = [f"## `{exp.name}`", "", exp.description, "",
+             f"Key: ({', '.join(f'`{k}`' for k in exp.key)}), unique.", "",
+             "| column | type | required | allowed values | range | description |",
+             "|---|---|---|---|---|---|"]
+    for c in exp.columns:
+        lines.append(
+            f"| `{c.name}` | {c.dtype.lower()} | {'yes' if c.required else 'no'} | {_allowed(c)} "
+            f"| {_range(c)} | {c.description} |"
+        )
+    lines += ["", "Rules across columns and rows:", ""]
+    lines += [f"- {rule}" for rule in exp.row_rules]
+    lines += ["", "Row rules and their quarantine reason codes:", "",
+              "| reason code | rule |", "|---|---|"]
+    lines += [f"| `{r.name}` | {r.message} |" for r in row_rules(exp.name, month="2025-01")]
+    lines.append("| `key.duplicate` | the key appears on more than one row |")
+    return [*lines, ""]
+
+
+def _reference_tables() -> list[str]:
+    lines = ["## Reference values", "", "### Vital measures", "",
+             "| measure | LOINC codes also accepted | unit | plausible range | label |",
+             "|---|---|---|---|---|"]
+    for m in contract.VITAL_MEASURES:
+        lines.append(f"| `{m.name}` | {', '.join(f'`{c}`' for c in m.loinc)} | `{m.unit}` "
+                     f"| {m.plausible_min:g}-{m.plausible_max:g} | {m.label} |")
+    lines += ["", "### Instruments", "", "| instrument | items | item values | name |", "|---|---|---|---|"]
+    for i in contract.INSTRUMENTS:
+        lines.append(f"| `{i.name}` | 1-{i.n_items} | {i.item_min}-{i.item_max} | {i.label} |")
+    lines += ["", "### Adverse-event terms", "",
+              "`adverse_events` holds `term:grade` pairs separated by `;`, e.g. "
+              "`dissociation:1;nausea:2`. Grades follow CTCAE "
+              f"({contract.AE_GRADE_MIN} mild ... {contract.AE_GRADE_MAX} death). Terms:", "",
+              ", ".join(f"`{t}`" for t in contract.AE_TERMS), ""]
+    return lines
+
+
+def render_markdown() -> str:
+    """The full contract document."""
+    lines = [HEADER]
+    for exp in contract.CONTRACT.values():
+        lines += _export_section(exp)
+    lines += _reference_tables()
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""Find export files in the landing folder: landing/<export>/<export>_<YYYY-MM>.<ext>."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines import contract
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One delivered export month."""
+
+    export: str
+    month: str  # YYYY-MM
+    path: Path
+
+    @property
+    def is_parquet(self) -> bool:
+        return self.path.name.endswith(".parquet")
+
+
+@dataclass(frozen=True)
+class Discovery:
+    files: tuple[LandingFile, ...]
+    ignored: tuple[Path, ...]  # files in export folders that do not follow the naming rule
+    conflicts: tuple[str, ...]  # same export month delivered in more than one format
+
+    @property
+    def months(self) -> list[str]:
+        return sorted({f.month for f in self.files})
+
+    def file_for(self, export: str, month: str) -> LandingFile | None:
+        for f in self.files:
+            if f.export == export and f.month == month:
+                return f
+        return None
+
+
+def discover(landing: Path) -> Discovery:
+    """List export files under `landing`; folders other than the three exports are not read."""
+    files: dict[tuple[str, str], list[LandingFile]] = {}
+    ignored: list[Path] = []
+    for name in contract.EXPORTS:
+        folder = landing / name
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            match = contract.FILE_NAME_RE.match(path.name)
+            if not match or match["export"] != name:
+                ignored.append(path)
+                continue
+            files.setdefault((name, match["month"]), []).append(LandingFile(name, match["month"], path))
+    conflicts = [
+        f"{export} {month}: " + ", ".join(f.path.name for f in found)
+        for (export, month), found in sorted(files.items())
+        if len(found) > 1
+    ]
+    chosen = tuple(found[0] for _, found in sorted(files.items()) if len(found) == 1)
+    return Discovery(chosen, tuple(ignored), tuple(conflicts))
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in chunks so large exports use little memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

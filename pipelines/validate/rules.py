@@ -1,0 +1,207 @@
+"""Row-level contract rules rendered as DuckDB SQL over raw text columns.
+
+Raw exports are loaded as VARCHAR so that one bad value never fails a whole
+file; each rule here is a SQL boolean that is TRUE when a row breaks it. The
+rules are derived from `pipelines.contract`, so adding a column or a range
+there changes validation, quarantine and docs together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from pipelines import contract
+from pipelines.contract import Column, Export
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One contract rule: `violation` is a SQL predicate, TRUE when a row breaks the rule."""
+
+    export: str
+    name: str  # stable identifier, also the quarantine reason code
+    column: str
+    message: str  # human-readable reason, never containing row values
+    violation: str
+
+
+def sql_list(values: tuple[str, ...] | list[str]) -> str:
+    """Render a tuple of strings as a SQL list literal."""
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def q(name: str) -> str:
+    """Quote an identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+NUMBER_PATTERNS = {"INTEGER": r"[+-]?[0-9]+", "DOUBLE": r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"}
+
+
+def typed(column: Column) -> str:
+    """SQL expression casting the raw text of a column to its contract type (NULL if it cannot)."""
+    raw = q(column.name)
+    if column.dtype == "BOOLEAN":
+        return f"CASE lower(trim({raw})) WHEN 'true' THEN true WHEN 'false' THEN false END"
+    if column.dtype == "TIMESTAMP":
+        # ISO 8601 date-time without zone; a zone suffix or another format does not parse.
+        return f"try_strptime(trim({raw}), ['%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M'])"
+    if column.dtype == "VARCHAR":
+        return f"nullif(trim({raw}), '')"
+    # Plain decimal notation only: DuckDB would otherwise accept '2.5' as an integer (rounded),
+    # 'nan', 'inf' or '1e3'.
+    pattern = NUMBER_PATTERNS[column.dtype]
+    return (f"CASE WHEN regexp_full_match(trim({raw}), '{pattern}') "
+            f"THEN TRY_CAST(trim({raw}) AS {column.dtype}) END")
+
+
+def _present(column: Column) -> str:
+    return f"nullif(trim({q(column.name)}), '') IS NOT NULL"
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """First instant of a YYYY-MM month and of the month after it."""
+    year, mon = (int(p) for p in month.split("-"))
+    start = datetime(year, mon, 1)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1)
+    return start, end
+
+
+def _column_rules(exp: Export, col: Column, month: str | None, now: datetime) -> list[Rule]:
+    rules: list[Rule] = []
+    raw, val, present = q(col.name), typed(col), _present(col)
+    if col.required:
+        rules.append(Rule(exp.name, f"{col.name}.missing", col.name,
+                          f"required column {col.name} is empty", f"NOT ({present})"))
+    if col.allowed is not None:
+        rules.append(Rule(exp.name, f"{col.name}.not_allowed", col.name,
+                          f"{col.name} is not one of the allowed values",
+                          f"{present} AND trim({raw}) NOT IN {sql_list(col.allowed)}"))
+    elif col.dtype != "VARCHAR":
+        rules.append(Rule(exp.name, f"{col.name}.wrong_type", col.name,
+                          f"{col.name} is not a valid {col.dtype.lower()}",
+                          f"{present} AND {val} IS NULL"))
+    if col.min is not None or col.max is not None:
+        conds = []
+        if col.min is not None:
+            conds.append(f"{val} <= {col.min}" if col.min_exclusive else f"{val} < {col.min}")
+        if col.max is not None:
+            conds.append(f"{val} > {col.max}")
+        low = ("> " if col.min_exclusive else ">= ") + str(col.min) if col.min is not None else None
+        high = f"<= {col.max}" if col.max is not None else None
+        bounds = " and ".join(b for b in (low, high) if b)
+        rules.append(Rule(exp.name, f"{col.name}.out_of_range", col.name,
+                          f"{col.name} is outside the allowed range ({bounds})",
+                          f"{val} IS NOT NULL AND ({' OR '.join(conds)})"))
+    if col.in_file_month:
+        if month is not None:
+            start, end = month_bounds(month)
+            rules.append(Rule(exp.name, f"{col.name}.outside_month", col.name,
+                              f"{col.name} is outside the file's month",
+                              f"{val} IS NOT NULL AND ({val} < TIMESTAMP '{start}' "
+                              f"OR {val} >= TIMESTAMP '{end}')"))
+        rules.append(Rule(exp.name, f"{col.name}.in_future", col.name,
+                          f"{col.name} is in the future",
+                          f"{val} IS NOT NULL AND {val} > TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}'"))
+    return rules
+
+
+def _ae_list_rules() -> list[Rule]:
+    """adverse_events: `term:grade` pairs separated by `;`, known terms, grades 1-5."""
+    items = "list_filter(string_split(trim(adverse_events), ';'), lambda x: trim(x) <> '')"
+    pair_ok = r"regexp_full_match(trim(x), '[a-z_]+:[0-9]+')"
+    terms = sql_list(contract.AE_TERMS)
+    present = "nullif(trim(adverse_events), '') IS NOT NULL"
+    lo, hi = contract.AE_GRADE_MIN, contract.AE_GRADE_MAX
+    return [
+        Rule("sessions", "adverse_events.unparseable", "adverse_events",
+             "adverse_events is not a ';'-separated list of term:grade pairs",
+             f"{present} AND NOT list_bool_and(list_transform({items}, lambda x: {pair_ok}))"),
+        Rule("sessions", "adverse_events.unknown_term", "adverse_events",
+             "adverse_events names a term outside the controlled list",
+             f"{present} AND list_bool_or(list_transform({items}, lambda x: {pair_ok} AND "
+             f"split_part(trim(x), ':', 1) NOT IN {terms}))"),
+        Rule("sessions", "adverse_events.bad_grade", "adverse_events",
+             f"adverse_events has a grade outside {lo}-{hi}",
+             f"{present} AND list_bool_or(list_transform({items}, lambda x: {pair_ok} AND "
+             f"TRY_CAST(split_part(trim(x), ':', 2) AS INTEGER) NOT BETWEEN {lo} AND {hi}))"),
+    ]
+
+
+def _vital_rules() -> list[Rule]:
+    """Per-measure plausibility and unit rules for the long vitals export."""
+    value = typed(contract.VITALS.column("value"))
+    range_cases = " ".join(
+        f"WHEN trim(measure) IN {sql_list((m.name, *m.loinc))} "
+        f"THEN {value} NOT BETWEEN {m.plausible_min} AND {m.plausible_max}"
+        for m in contract.VITAL_MEASURES
+    )
+    unit_cases = " ".join(
+        f"WHEN trim(measure) IN {sql_list((m.name, *m.loinc))} THEN trim(unit) <> '{m.unit}'"
+        for m in contract.VITAL_MEASURES
+    )
+    return [
+        Rule("vitals", "value.implausible", "value",
+             "value is outside the physiologic range of its measure",
+             f"{value} IS NOT NULL AND coalesce(CASE {range_cases} END, false)"),
+        Rule("vitals", "unit.mismatch", "unit",
+             "unit does not match the measure",
+             f"nullif(trim(unit), '') IS NOT NULL AND coalesce(CASE {unit_cases} END, false)"),
+    ]
+
+
+def _questionnaire_rules() -> list[Rule]:
+    """Item number and item value ranges depend on the instrument."""
+    item = typed(contract.QUESTIONNAIRES.column("item"))
+    value = typed(contract.QUESTIONNAIRES.column("value"))
+    item_cases = " ".join(
+        f"WHEN '{i.name}' THEN {item} > {i.n_items}" for i in contract.INSTRUMENTS
+    )
+    value_cases = " ".join(
+        f"WHEN '{i.name}' THEN {value} NOT BETWEEN {i.item_min} AND {i.item_max}"
+        for i in contract.INSTRUMENTS
+    )
+    return [
+        Rule("questionnaires", "item.beyond_instrument", "item",
+             "item number is beyond the instrument's number of items",
+             f"{item} IS NOT NULL AND coalesce(CASE trim(instrument) {item_cases} END, false)"),
+        Rule("questionnaires", "value.out_of_range", "value",
+             "value is outside the instrument's item range",
+             f"{value} IS NOT NULL AND coalesce(CASE trim(instrument) {value_cases} END, false)"),
+    ]
+
+
+def row_rules(export_name: str, month: str | None = None, now: datetime | None = None) -> list[Rule]:
+    """All rules that can be decided from one row alone, for one export (and file month)."""
+    exp = contract.export(export_name)
+    now = now or datetime.now()
+    rules = [r for col in exp.columns for r in _column_rules(exp, col, month, now)]
+    if export_name == "sessions":
+        rules += _ae_list_rules()
+    elif export_name == "vitals":
+        rules += _vital_rules()
+    else:
+        rules += _questionnaire_rules()
+    return rules
+
+
+def count_violations(
+    con: duckdb.DuckDBPyConnection, relation: str, export_name: str, month: str | None,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Count rows breaking each row rule plus duplicate keys, in one aggregate query."""
+    exp = contract.export(export_name)
+    rules = row_rules(export_name, month, now)
+    counts = ", ".join(f"count_if({r.violation}) AS {q(r.name)}" for r in rules)
+    row = con.execute(f"SELECT {counts} FROM {relation}").fetchone()
+    result = {r.name: int(n) for r, n in zip(rules, row or (), strict=True)}
+    key = ", ".join(f"trim({q(k)})" for k in exp.key)
+    dup = con.execute(
+        f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {relation} "
+        f"GROUP BY {key} HAVING count(*) > 1)"
+    ).fetchone()
+    result["key.duplicate"] = int(dup[0]) if dup else 0
+    return result
