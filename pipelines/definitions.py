@@ -1,24 +1,30 @@
 """The one Definitions object of the code location: nothing else wires assets and resources."""
 
-from __future__ import annotations
-
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 from dagster_duckdb import DuckDBResource
 
 from pipelines.ingest.assets import ingest_assets
+from pipelines.ingest.sensors import landing_sensor
 from pipelines.jobs import main_job
 from pipelines.resources import Folders
-from pipelines.settings import load_settings
-from pipelines.validate.checks import contract_checks
+from pipelines.settings import Settings, load_settings
+from pipelines.validate.assets import staging_assets
+from pipelines.validate.checks import gx_checks
 
 
-def build_definitions() -> Definitions:
-    """Build definitions for the folders in the environment (OUTCOMES_* variables or defaults)."""
-    settings = load_settings()
+def build_definitions(settings: Settings | None = None) -> Definitions:
+    """Build definitions for the given folders, by default those of the environment (OUTCOMES_*).
+
+    Steps run in one process (in_process_executor): DuckDB allows one writer, and a process
+    per step costs seconds each.
+    """
+    settings = settings or load_settings()
     return Definitions(
-        assets=[*ingest_assets],
-        asset_checks=[*contract_checks],
+        assets=[*ingest_assets, *staging_assets],
+        asset_checks=[*gx_checks],
         jobs=[main_job],
+        sensors=[landing_sensor],
+        executor=in_process_executor,
         resources={
             "duckdb": DuckDBResource(database=str(settings.build_db)),
             "folders": Folders.from_settings(settings),

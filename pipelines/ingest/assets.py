@@ -1,7 +1,11 @@
 """Partitioned ingestion assets: one per export, loading landing files into raw.<export>."""
 
+from collections.abc import Iterator
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -14,7 +18,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines import contract
 from pipelines.ingest.discover import discover
-from pipelines.ingest.load import load_file
+from pipelines.ingest.load import LoadResult, load_file
 from pipelines.partitions import monthly_partitions
 from pipelines.resources import Folders
 
@@ -25,30 +29,53 @@ def raw_asset_key(export_name: str) -> AssetKey:
     return AssetKey(["raw", export_name])
 
 
+def _metadata(results: list[LoadResult], missing: list[str], total: int) -> dict[str, MetadataValue]:
+    by_status = {s: [r for r in results if r.status == s] for s in ("loaded", "unchanged", "rejected")}
+    drift = sorted({c for r in results for c in r.drift})
+    return {
+        "dagster/row_count": MetadataValue.int(total),
+        "records_read": MetadataValue.int(sum(r.records for r in by_status["loaded"])),
+        "malformed_lines": MetadataValue.int(sum(r.malformed for r in by_status["loaded"])),
+        "files_loaded": MetadataValue.int(len(by_status["loaded"])),
+        "files_unchanged": MetadataValue.int(len(by_status["unchanged"])),
+        "files_rejected": MetadataValue.int(len(by_status["rejected"])),
+        "months_missing": MetadataValue.text(", ".join(missing) or "none"),
+        "schema_drift_columns": MetadataValue.text(", ".join(drift) or "none"),
+    }
+
+
 def build_ingest_asset(export_name: str) -> AssetsDefinition:
     """The asset that loads every requested month of one export into raw.<export>."""
     exp = contract.export(export_name)
+    key = raw_asset_key(export_name)
 
     @asset(
-        key=raw_asset_key(export_name),
+        key=key,
         partitions_def=monthly_partitions,
         backfill_policy=BackfillPolicy.single_run(),
         group_name="ingest",
         owners=OWNERS,
         kinds={"duckdb"},
+        check_specs=[AssetCheckSpec(
+            "files_accepted", asset=key, blocking=True,
+            description="Fails when a landing file of the run was rejected whole (PHI, missing required "
+            "column, unreadable); nothing downstream runs on those months until a good file arrives.",
+        )],
         description=(
             f"Raw {export_name} export rows, as delivered (text columns) with lineage: source file, "
-            f"sha256, line number, ingested-at. {exp.description} A month is replaced in one "
-            "transaction; identical re-deliveries are skipped."
+            f"sha256, line number, ingested-at. {exp.description} Guarded against PHI before anything "
+            "is written; malformed lines go to quarantine.malformed_lines; a month is replaced in one "
+            "transaction; identical re-deliveries are no-ops."
         ),
     )
     def _ingest(
         context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
-    ) -> MaterializeResult:
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
         found = discover(folders.landing_path)
         for conflict in found.conflicts:
             context.log.warning(f"more than one file for {conflict}; none of them loaded")
-        loaded, skipped, missing, rows = [], [], [], 0
+        results: list[LoadResult] = []
+        missing: list[str] = []
         with duckdb.get_connection() as con:
             for month in context.partition_keys:
                 file = found.file_for(export_name, month)
@@ -56,23 +83,29 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
                     missing.append(month)
                     continue
                 result = load_file(con, file)
-                rows += result.rows
-                (skipped if result.skipped_identical else loaded).append(result.file)
-                context.log.info(
-                    f"{result.file}: {result.rows} rows "
-                    + ("(identical bytes already loaded, skipped)" if result.skipped_identical else "loaded")
-                )
-            total = con.execute(f"SELECT count(*) FROM raw.{export_name}").fetchone()
+                results.append(result)
+                if result.status == "rejected":
+                    context.log.error(f"rejected: {result.reason}")
+                else:
+                    context.log.info(f"{result.file}: {result.status}, {result.records} records, "
+                                     f"{result.malformed} malformed")
+                if result.drift:
+                    context.log.warning(f"{result.file}: ignored unknown column(s) {', '.join(result.drift)}")
+            total = con.execute(f"SELECT count(*) FROM raw.{export_name} WHERE export_month IN "
+                                f"(SELECT unnest(?::VARCHAR[]))", [list(context.partition_keys)]).fetchone()
         if missing:
             context.log.warning(f"no {export_name} file in landing for {', '.join(missing)}")
-        return MaterializeResult(
+        yield MaterializeResult(metadata=_metadata(results, missing, int(total[0]) if total else 0))
+        rejected = [r for r in results if r.status == "rejected"]
+        yield AssetCheckResult(
+            check_name="files_accepted",
+            passed=not rejected,
+            severity=AssetCheckSeverity.ERROR,
             metadata={
-                "dagster/row_count": MetadataValue.int(rows),
-                "rows_in_table": MetadataValue.int(int(total[0]) if total else 0),
-                "files_loaded": MetadataValue.int(len(loaded)),
-                "files_unchanged": MetadataValue.int(len(skipped)),
-                "months_missing": MetadataValue.text(", ".join(missing) or "none"),
-            }
+                "files_checked": MetadataValue.int(len(results)),
+                "files_rejected": MetadataValue.int(len(rejected)),
+                "rejections": MetadataValue.md("\n".join(f"- {r.reason}" for r in rejected) or "none"),
+            },
         )
 
     return _ingest

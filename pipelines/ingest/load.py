@@ -1,46 +1,58 @@
 """Load one landing file into its raw DuckDB table, as text, with lineage columns.
 
-Raw tables keep every contract column as VARCHAR so that a bad value never fails a
-whole file; typing and rule checks happen downstream on these rows. A month is
-replaced in one transaction, so a failed load leaves the previous state.
+The steps, all set-based in DuckDB:
+1. sha256 of the bytes: a version already seen is a no-op (identical re-delivery);
+2. the header: PHI-looking columns or a missing required column reject the file whole;
+3. the rows, into a temporary table (never the warehouse file) with DuckDB's reader told
+   the columns, malformed lines going to a rejects table instead of failing the read;
+4. the PHI value scan over every text value and every malformed line;
+5. in one transaction: the month's rows in raw.<export> replaced, malformed lines kept
+   in quarantine.malformed_lines, the version recorded in raw.file_versions.
+A failure at any step leaves the previous state of the month untouched.
+
+Raw tables keep every contract column as VARCHAR so that one bad value never fails a
+file; typing and rule checks happen in the validate stage.
+
+`line_number` is the record number with the header as 1: the physical line, unless a
+quoted field spans lines (DuckDB's rejects table counts records the same way).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 
 from pipelines import contract
 from pipelines.ingest.discover import LandingFile, sha256_of
+from pipelines.ingest.header import FileRejected, read_header
+from pipelines.ingest.phi import PhiRejected, scan_header, scan_values
+from pipelines.ingest.tables import ensure_ingest_tables
 
-LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("export_month", "VARCHAR"),
-    ("source_file", "VARCHAR"),
-    ("file_sha256", "VARCHAR"),
-    ("line_number", "BIGINT"),
-    ("ingested_at", "TIMESTAMP"),
-)
-
-
-class IngestError(ValueError):
-    """A file that cannot be loaded; the message names the file (and column or line)."""
-
-
-def describe_error(exc: Exception) -> str:
-    """The first line of a DuckDB error: later lines can quote the offending row's values."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+_scan_ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What happened to one file."""
+
     export: str
     month: str
     file: str
     sha256: str
-    rows: int
-    skipped_identical: bool
+    status: str  # loaded | unchanged | rejected
+    records: int = 0  # data records read: loaded into raw + malformed
+    malformed: int = 0
+    reason: str | None = None  # why a file was rejected; never holds a row value
+    drift: tuple[str, ...] = field(default=())  # unknown, harmless columns that were ignored
+
+
+def describe_error(exc: Exception) -> str:
+    """The first line of a DuckDB error: later lines can quote the offending row's values."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _q(name: str) -> str:
@@ -51,89 +63,147 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw schema, one text table per export and the file log, if missing."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    for exp in contract.CONTRACT.values():
-        cols = [f"{_q(c)} VARCHAR" for c in exp.column_names]
-        cols += [f"{name} {dtype}" for name, dtype in LINEAGE_COLUMNS]
-        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{exp.name} ({', '.join(cols)})")
-    con.execute(
-        """CREATE TABLE IF NOT EXISTS raw.file_versions (
-            export VARCHAR, export_month VARCHAR, source_file VARCHAR, file_sha256 VARCHAR,
-            size_bytes BIGINT, rows_read BIGINT, loaded_at TIMESTAMP, is_current BOOLEAN)"""
-    )
-
-
-def source_relation(con: duckdb.DuckDBPyConnection, file: LandingFile) -> str:
-    """A DuckDB relation over the file with every column as text; checks the header first."""
+def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: list[str]) -> str:
+    """Read the file's rows into temp table _incoming (all text, line_number); returns the rejects table."""
     path = _lit(str(file.path))
+    scan = next(_scan_ids)
+    rejects, scans = f"_rejects_{scan}", f"_reject_scans_{scan}"
+    con.execute("DROP TABLE IF EXISTS _incoming")
     if file.is_parquet:
-        relation = f"read_parquet({path})"
-    else:
-        relation = (
-            f"read_csv({path}, header=true, delim=',', quote='\"', escape='\"', "
-            "all_varchar=true, null_padding=false)"
-        )
-    try:
-        header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
-    except duckdb.Error as exc:
-        raise IngestError(
-            f"{file.path.name}: cannot be read as {file.export} export: {describe_error(exc)}"
-        ) from None
-    exp = contract.export(file.export)
-    missing = [c for c in exp.required_columns if c not in header]
-    if missing:
-        raise IngestError(
-            f"{file.path.name}: missing required column(s) {', '.join(missing)} "
-            f"for the {file.export} export"
-        )
-    select = ", ".join(
-        f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" if c in header else f"NULL::VARCHAR AS {_q(c)}"
-        for c in exp.column_names
-    )
-    return f"(SELECT {select}, row_number() OVER () + 1 AS line_number FROM {relation})"
-
-
-def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile) -> LoadResult:
-    """Replace the file's month in raw.<export> with the file's rows, unless the bytes are unchanged."""
-    ensure_raw_tables(con)
-    digest = sha256_of(file.path)
-    current = con.execute(
-        "SELECT file_sha256, rows_read FROM raw.file_versions "
-        "WHERE export = ? AND export_month = ? AND is_current",
-        [file.export, file.month],
-    ).fetchone()
-    if current and current[0] == digest:
-        return LoadResult(file.export, file.month, file.path.name, digest, int(current[1]), True)
-
-    relation = source_relation(con, file)
-    exp = contract.export(file.export)
-    columns = ", ".join(_q(c) for c in exp.column_names)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM raw.{exp.name} WHERE export_month = ?", [file.month])
+        select = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in header)
         con.execute(
-            f"INSERT INTO raw.{exp.name} SELECT {columns}, ?, ?, ?, line_number, ? FROM {relation}",
-            [file.month, file.path.name, digest, now],
+            f"CREATE TEMP TABLE _incoming AS SELECT {select}, file_row_number + 2 AS line_number "
+            f"FROM read_parquet({path}, file_row_number=true)"
         )
-        rows = con.execute(
-            f"SELECT count(*) FROM raw.{exp.name} WHERE export_month = ?", [file.month]
-        ).fetchone()
+        con.execute(f"CREATE TEMP TABLE {rejects} (line BIGINT, error_type VARCHAR, "
+                    "column_name VARCHAR, error_message VARCHAR, csv_line VARCHAR)")
+        return rejects
+    columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in header) + "}"
+    con.execute(
+        f"CREATE TEMP TABLE _incoming_raw AS SELECT * FROM read_csv({path}, columns={columns}, "
+        "header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
+        f"store_rejects=true, rejects_table='{rejects}', rejects_scan='{scans}')"
+    )
+    con.execute(f"DROP TABLE IF EXISTS {scans}")
+    # DuckDB logs one error per missing column; a malformed line is one record, so fold them.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {rejects} AS
+        SELECT line, string_agg(DISTINCT error_type, '; ' ORDER BY error_type) AS error_type,
+               string_agg(column_name, ', ' ORDER BY column_idx) AS column_name,
+               min(error_message) AS error_message, min(csv_line) AS csv_line
+        FROM {rejects} GROUP BY line"""
+    )
+    # Accepted row k (insertion order = file order) sits at record k + 1 plus the number of
+    # malformed records before it: t_j = line_j - 1 - j rows are accepted before the j-th reject.
+    con.execute(
+        f"""CREATE TEMP TABLE _incoming AS
+        WITH t AS (SELECT line - 1 - row_number() OVER (ORDER BY line) AS before, row_number()
+                   OVER (ORDER BY line) AS j FROM {rejects}),
+             r AS (SELECT *, rowid + 1 AS k FROM _incoming_raw)
+        SELECT r.* EXCLUDE (k), r.k + 1 + coalesce(t.j, 0) AS line_number
+        FROM r ASOF LEFT JOIN t ON r.k > t.before
+        ORDER BY r.k"""
+    )
+    con.execute("DROP TABLE _incoming_raw")
+    return rejects
+
+
+def _drop_temps(con: duckdb.DuckDBPyConnection, rejects: str | None) -> None:
+    con.execute("DROP TABLE IF EXISTS _incoming")
+    con.execute("DROP TABLE IF EXISTS _incoming_raw")
+    if rejects:
+        con.execute(f"DROP TABLE IF EXISTS {rejects}")
+
+
+def _record_version(
+    con: duckdb.DuckDBPyConnection, file: LandingFile, digest: str, now: datetime, result: LoadResult
+) -> None:
+    if result.status == "loaded":
         con.execute(
             "UPDATE raw.file_versions SET is_current = false WHERE export = ? AND export_month = ?",
             [file.export, file.month],
         )
-        con.execute(
-            "INSERT INTO raw.file_versions VALUES (?, ?, ?, ?, ?, ?, ?, true)",
-            [file.export, file.month, file.path.name, digest, file.path.stat().st_size,
-             rows[0] if rows else 0, now],
+    con.execute(
+        "INSERT INTO raw.file_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [file.export, file.month, file.path.name, digest, file.path.stat().st_size, result.records,
+         result.malformed, result.status, result.reason, list(result.drift), now,
+         result.status == "loaded"],
+    )
+
+
+def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile) -> LoadResult:
+    """Load (or skip, or reject) one landing file; see the module docstring for the steps."""
+    ensure_ingest_tables(con)
+    digest = sha256_of(file.path)
+    seen = con.execute(
+        "SELECT status, records, malformed, reason FROM raw.file_versions WHERE export = ? AND "
+        "export_month = ? AND file_sha256 = ? AND (is_current OR status = 'rejected') "
+        "ORDER BY recorded_at DESC LIMIT 1",
+        [file.export, file.month, digest],
+    ).fetchone()
+    if seen:
+        status = "unchanged" if seen[0] == "loaded" else "rejected"
+        return LoadResult(file.export, file.month, file.path.name, digest, status, int(seen[1]),
+                          int(seen[2]), seen[3])
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    exp = contract.export(file.export)
+    rejects: str | None = None
+    drift: tuple[str, ...] = ()
+    try:
+        header = read_header(con, file)
+        header_scan = scan_header(file.path.name, file.export, header)
+        drift = header_scan.drift
+        if header_scan.phi:
+            raise PhiRejected(header_scan.phi)
+        if header_scan.missing_required:
+            raise FileRejected(
+                f"{file.path.name}: line 1: missing required column(s) "
+                f"{', '.join(header_scan.missing_required)} for the {file.export} export"
+            )
+        try:
+            rejects = _read_incoming(con, file, header)
+        except duckdb.Error as exc:
+            raise FileRejected(f"{file.path.name}: cannot be read: {describe_error(exc)}") from None
+        findings = scan_values(con, file.path.name, "_incoming", header)
+        findings += scan_values(
+            con, file.path.name, f"(SELECT csv_line, line AS line_number FROM {rejects})", ["csv_line"]
         )
+        if findings:
+            raise PhiRejected(findings)
+    except (FileRejected, PhiRejected) as exc:
+        _drop_temps(con, rejects)
+        result = LoadResult(file.export, file.month, file.path.name, digest, "rejected", reason=str(exc),
+                            drift=drift)
+        _record_version(con, file, digest, now, result)
+        return result
+
+    accepted = con.execute("SELECT count(*) FROM _incoming").fetchone()[0]  # type: ignore[index]
+    malformed = con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]  # type: ignore[index]
+    result = LoadResult(file.export, file.month, file.path.name, digest, "loaded",
+                        int(accepted) + int(malformed), int(malformed), drift=drift)
+    select = ", ".join(_q(c) if c in header else f"NULL::VARCHAR AS {_q(c)}" for c in exp.column_names)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM raw.{exp.name} WHERE export_month = ?", [file.month])
+        con.execute(
+            f"INSERT INTO raw.{exp.name} SELECT {select}, ?, ?, ?, line_number, ? FROM _incoming",
+            [file.month, file.path.name, digest, now],
+        )
+        con.execute("DELETE FROM quarantine.malformed_lines WHERE export = ? AND export_month = ?",
+                    [file.export, file.month])
+        con.execute(
+            "INSERT INTO quarantine.malformed_lines SELECT ?, ?, ?, ?, line, error_type, column_name, "
+            f"error_message, csv_line, ? FROM {rejects}",
+            [file.export, file.month, file.path.name, digest, now],
+        )
+        _record_version(con, file, digest, now, result)
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")
-        message = describe_error(exc)
-        raise IngestError(f"{file.path.name}: load failed, previous state kept: {message}") from None
-    loaded = int(rows[0]) if rows else 0
-    return LoadResult(file.export, file.month, file.path.name, digest, loaded, False)
+        raise RuntimeError(
+            f"{file.path.name}: load failed, previous state kept: {describe_error(exc)}"
+        ) from None
+    finally:
+        _drop_temps(con, rejects)
+    return result

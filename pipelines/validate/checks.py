@@ -1,5 +1,6 @@
-"""Asset checks that count contract-rule violations per export month in DuckDB SQL."""
+"""Great Expectations suites as Dagster asset checks, one per export, counts per expectation."""
 
+from pathlib import Path
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -12,44 +13,41 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from pipelines import contract
-from pipelines.ingest.assets import raw_asset_key
 from pipelines.partitions import monthly_partitions
-from pipelines.validate.rules import count_violations, row_rules
+from pipelines.validate.assets import staging_asset_key
+from pipelines.validate.gx_runner import run_suite
 
 
-def build_contract_check(export_name: str) -> AssetChecksDefinition:
-    """Warn with per-rule counts when rows of the checked months break the export contract."""
-    rule_text = "; ".join(r.message for r in row_rules(export_name))
+def build_gx_check(export_name: str) -> AssetChecksDefinition:
+    """Run expectations/<export>.json on the raw rows of the checked months, inside DuckDB."""
 
     @asset_check(
-        asset=raw_asset_key(export_name),
-        name="contract_rules",
+        asset=staging_asset_key(export_name),
+        name="gx_suite",
         partitions_def=monthly_partitions,
-        description=f"Counts rows that break each {export_name} contract rule: {rule_text}.",
+        description=(
+            f"Great Expectations suite expectations/{export_name}.json on the delivered {export_name} rows "
+            "of the month(s), run in DuckDB through GX's SQL datasource. Warns with the count of "
+            f"failing rows per expectation; those rows are in quarantine.{export_name}."
+        ),
     )
     def _check(context: AssetCheckExecutionContext, duckdb: DuckDBResource) -> AssetCheckResult:
-        totals: dict[str, int] = {}
-        rows = 0
-        with duckdb.get_connection() as con:
-            for month in context.partition_keys:
-                relation = f"(SELECT * FROM raw.{export_name} WHERE export_month = '{month}')"
-                counts = count_violations(con, relation, export_name, month)
-                for name, n in counts.items():
-                    totals[name] = totals.get(name, 0) + n
-                got = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
-                rows += int(got[0]) if got else 0
-        broken = {k: v for k, v in totals.items() if v}
+        outcome = run_suite(Path(duckdb.database), export_name, list(context.partition_keys))
+        failed = [o for o in outcome.outcomes if not o.success]
         return AssetCheckResult(
-            passed=not broken,
+            passed=outcome.success,
             severity=AssetCheckSeverity.WARN,
             metadata={
-                "rows_checked": MetadataValue.int(rows),
-                "violations": MetadataValue.int(sum(broken.values())),
-                **{f"rule:{k}": MetadataValue.int(v) for k, v in sorted(totals.items())},
+                "expectations": MetadataValue.int(len(outcome.outcomes)),
+                "expectations_failed": MetadataValue.int(len(failed)),
+                "rows_checked": MetadataValue.int(max((o.element_count for o in outcome.outcomes),
+                                                      default=0)),
+                "seconds": MetadataValue.float(round(outcome.seconds, 3)),
+                **{f"unexpected:{o.rule}": MetadataValue.int(o.unexpected_count) for o in outcome.outcomes},
             },
         )
 
     return _check
 
 
-contract_checks = [build_contract_check(name) for name in contract.EXPORTS]
+gx_checks = [build_gx_check(name) for name in contract.EXPORTS]

@@ -1,0 +1,50 @@
+"""The landing sensor: new or changed export files request runs for exactly the months they touch."""
+
+import json
+from collections.abc import Iterator
+
+from dagster import RunRequest, SensorEvaluationContext, SkipReason, sensor
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from pipelines.ingest.discover import discover
+from pipelines.jobs import main_job
+from pipelines.resources import Folders
+
+
+def month_ranges(months: list[str]) -> list[tuple[str, str]]:
+    """Group sorted YYYY-MM months into contiguous (first, last) ranges."""
+    ranges: list[tuple[str, str]] = []
+    for month in sorted(months):
+        year, mon = (int(p) for p in month.split("-"))
+        if ranges:
+            first, last = ranges[-1]
+            ly, lm = (int(p) for p in last.split("-"))
+            if (ly * 12 + lm) + 1 == year * 12 + mon:
+                ranges[-1] = (first, month)
+                continue
+        ranges.append((month, month))
+    return ranges
+
+
+@sensor(
+    job=main_job,
+    minimum_interval_seconds=60,
+    description="Watches landing/<export>/ for new or changed files (by size and modification time) "
+    "and requests one run per contiguous block of touched months; the cursor keeps what was seen.",
+)
+def landing_sensor(context: SensorEvaluationContext, folders: Folders) -> Iterator[RunRequest | SkipReason]:
+    seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
+    found = discover(folders.landing_path)
+    current = {str(f.path): [f.path.stat().st_size, f.path.stat().st_mtime_ns] for f in found.files}
+    changed = sorted({f.month for f in found.files if seen.get(str(f.path)) != current[str(f.path)]})
+    if not changed:
+        yield SkipReason(f"no new or changed files among {len(current)} in {folders.landing_path}")
+        return
+    for first, last in month_ranges(changed):
+        stamp = "-".join(str(current[str(f.path)][1]) for f in found.files if first <= f.month <= last)
+        yield RunRequest(
+            run_key=f"landing:{first}:{last}:{hash(stamp) & 0xFFFFFFFF:08x}",
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last,
+                  "outcomes/trigger": "landing_sensor"},
+        )
+    context.update_cursor(json.dumps(current, sort_keys=True))

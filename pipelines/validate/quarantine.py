@@ -1,0 +1,217 @@
+"""Split one export month of raw rows into typed staging rows and quarantined rows, and account for both.
+
+Every raw row ends in exactly one place:
+- staging.<export>: typed, passing every rule;
+- quarantine.<export>: original text values, lineage, and every reason it failed (a list);
+  rows failing only because their session or patient is not loaded yet are `held` and
+  re-tried on later runs, so a late sessions export adopts them;
+- collapsed: an exact copy of an earlier row of the same file (counted, not kept).
+Conflicting duplicates of a key (same key, different values) are all quarantined.
+data_quality.file_accounting proves it per file: rows read = loaded + quarantined + collapsed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from pipelines import contract
+from pipelines.validate.rules import q, row_rules, sql_list, typed
+
+ORPHAN_REASONS = ("session_id.orphan", "patient_id.orphan")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    export: str
+    month: str
+    rows_read: int
+    loaded: int
+    quarantined: int
+    held: int
+    malformed: int
+    collapsed: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.loaded + self.quarantined + self.collapsed
+
+
+def ensure_validate_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create staging, quarantine and data_quality tables if missing (idempotent)."""
+    for schema in ("staging", "quarantine", "data_quality"):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    lineage = ("export_month VARCHAR, source_file VARCHAR, file_sha256 VARCHAR, line_number BIGINT, "
+               "ingested_at TIMESTAMP")
+    for exp in contract.CONTRACT.values():
+        typed_cols = ", ".join(f"{q(c.name)} {c.dtype}" for c in exp.columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS staging.{exp.name} ({typed_cols}, {lineage})")
+        text_cols = ", ".join(f"{q(c)} VARCHAR" for c in exp.column_names)
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS quarantine.{exp.name} ({text_cols}, {lineage}, "
+            "reasons VARCHAR[], held BOOLEAN, quarantined_at TIMESTAMP)"
+        )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS data_quality.file_accounting (
+            export VARCHAR, export_month VARCHAR, source_file VARCHAR, file_sha256 VARCHAR,
+            rows_read BIGINT,        -- data records the reader saw (rows + malformed lines)
+            rows_loaded BIGINT,      -- typed rows in staging
+            rows_quarantined BIGINT, -- quarantined rows (including held orphans) + malformed lines
+            rows_held BIGINT,        -- of which orphans held for a later sessions export
+            rows_malformed BIGINT,   -- of which malformed lines
+            duplicates_collapsed BIGINT,
+            balanced BOOLEAN,
+            checked_at TIMESTAMP
+        )"""
+    )
+
+
+def _cross_row_reasons(export_name: str, month: str) -> list[list[tuple[str, str]]]:
+    """Passes of (reason, SQL predicate) pairs needing other rows or tables, evaluated on `_rows` in order.
+
+    A later pass sees the reasons of the earlier ones.
+    """
+    exp = contract.export(export_name)
+    key = ", ".join(f"trim({q(k)})" for k in exp.key)
+    key_present = " AND ".join(f"nullif(trim({q(k)}), '') IS NOT NULL" for k in exp.key)
+    reasons = [("key.conflict", f"{key_present} AND count(*) OVER (PARTITION BY {key}) > 1")]
+    if export_name == "sessions":
+        reasons.append((
+            "session_id.in_other_month",
+            f"trim(session_id) IN (SELECT session_id FROM staging.sessions WHERE export_month <> '{month}')",
+        ))
+    elif export_name == "vitals":
+        reasons.append(
+            ("session_id.orphan", "trim(session_id) NOT IN (SELECT session_id FROM staging.sessions)")
+        )
+    else:
+        reasons += [
+            ("patient_id.orphan",
+             "trim(patient_id) NOT IN (SELECT patient_id FROM staging.sessions)"),
+            ("session_id.orphan",
+             "nullif(trim(session_id), '') NOT IN (SELECT session_id FROM staging.sessions)"),
+            ("session_id.other_patient",
+             "EXISTS (SELECT 1 FROM staging.sessions s WHERE s.session_id = trim(_rows.session_id) "
+             "AND s.patient_id <> trim(_rows.patient_id))"),
+        ]
+        # Among otherwise good rows only: one bad item is quarantined for its own reason and
+        # leaves an incomplete administration, not a suspect one.
+        consistency = [(
+            "response.inconsistent",
+            "len(reasons) = 0 AND count(DISTINCT CASE WHEN len(reasons) = 0 THEN (trim(patient_id), "
+            "trim(instrument), trim(administered_at), coalesce(trim(session_id), '')) END) "
+            "OVER (PARTITION BY trim(response_id)) > 1",
+        )]
+        return [reasons, consistency]
+    return [reasons]
+
+
+def _flag_rows(con: duckdb.DuckDBPyConnection, export_name: str, month: str, now: datetime) -> None:
+    """Temp table _rows: the month's raw rows with row-rule reasons and an exact-duplicate rank."""
+    exp = contract.export(export_name)
+    rules = row_rules(export_name, month, now)
+    flags = ", ".join(f"CASE WHEN {r.violation} THEN '{r.name}' END" for r in rules)
+    every_column = ", ".join(q(c) for c in exp.column_names)
+    con.execute("DROP TABLE IF EXISTS _rows")
+    con.execute(
+        f"""CREATE TEMP TABLE _rows AS
+        SELECT *, list_filter([{flags}], lambda x: x IS NOT NULL) AS reasons,
+               row_number() OVER (PARTITION BY {every_column} ORDER BY line_number) AS copy_rank
+        FROM raw.{exp.name} WHERE export_month = ?""",
+        [month],
+    )
+    # Rules across rows and tables apply to distinct rows only: an exact copy is collapsed, not a conflict.
+    for checks in _cross_row_reasons(export_name, month):
+        cases = ", ".join(f"CASE WHEN {pred} THEN '{name}' END" for name, pred in checks)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _rows AS
+            SELECT * REPLACE (
+                list_concat(reasons, list_filter([{cases}], lambda x: x IS NOT NULL)) AS reasons)
+            FROM _rows WHERE copy_rank = 1
+            UNION ALL BY NAME
+            SELECT * FROM _rows WHERE copy_rank > 1"""
+        )
+
+
+def stage_month(con: duckdb.DuckDBPyConnection, export_name: str, month: str,
+                now: datetime | None = None) -> StageResult:
+    """Replace the month's staging and quarantine rows from raw, in one transaction, and account for it."""
+    ensure_validate_tables(con)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    exp = contract.export(export_name)
+    _flag_rows(con, export_name, month, now)
+    typed_cols = ", ".join(f"{typed(c)} AS {q(c.name)}" for c in exp.columns)
+    text_cols = ", ".join(q(c) for c in exp.column_names)
+    lineage = "export_month, source_file, file_sha256, line_number, ingested_at"
+    held = f"len(list_filter(reasons, lambda x: x NOT IN {sql_list(ORPHAN_REASONS)})) = 0"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for schema in ("staging", "quarantine"):
+            con.execute(f"DELETE FROM {schema}.{exp.name} WHERE export_month = ?", [month])
+        con.execute(
+            f"INSERT INTO staging.{exp.name} SELECT {typed_cols}, {lineage} FROM _rows "
+            "WHERE copy_rank = 1 AND len(reasons) = 0 ORDER BY line_number"
+        )
+        con.execute(
+            f"INSERT INTO quarantine.{exp.name} SELECT {text_cols}, {lineage}, reasons, {held}, ? "
+            "FROM _rows WHERE copy_rank = 1 AND len(reasons) > 0 ORDER BY line_number",
+            [now],
+        )
+        result = _account(con, export_name, month, now)
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS _rows")
+    return result
+
+
+def _account(con: duckdb.DuckDBPyConnection, export_name: str, month: str, now: datetime) -> StageResult:
+    """Count where the month's rows went, from the tables themselves, and record it."""
+    version = con.execute(
+        "SELECT source_file, file_sha256, records, malformed FROM raw.file_versions "
+        "WHERE export = ? AND export_month = ? AND is_current",
+        [export_name, month],
+    ).fetchone()
+    if version is None:
+        raise RuntimeError(f"no current {export_name} file loaded for {month}")
+    source_file, sha, rows_read, malformed = version
+    counts = con.execute(
+        f"""SELECT
+            (SELECT count(*) FROM staging.{export_name} WHERE export_month = $m),
+            (SELECT count(*) FROM quarantine.{export_name} WHERE export_month = $m),
+            (SELECT count(*) FROM quarantine.{export_name} WHERE export_month = $m AND held),
+            (SELECT count(*) FROM _rows WHERE copy_rank > 1)""",
+        {"m": month},
+    ).fetchone()
+    loaded, quarantined, held, collapsed = (int(n) for n in counts)  # type: ignore[union-attr]
+    result = StageResult(export_name, month, int(rows_read), loaded, quarantined + int(malformed), held,
+                         int(malformed), collapsed)
+    con.execute("DELETE FROM data_quality.file_accounting WHERE export = ? AND export_month = ?",
+                [export_name, month])
+    con.execute(
+        "INSERT INTO data_quality.file_accounting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [export_name, month, source_file, sha, result.rows_read, result.loaded, result.quarantined,
+         result.held, result.malformed, result.collapsed, result.balanced, now],
+    )
+    return result
+
+
+def months_with_adoptable_orphans(con: duckdb.DuckDBPyConnection, export_name: str) -> list[str]:
+    """Months holding orphan rows whose session or patient has been loaded since."""
+    if export_name == "sessions":
+        return []
+    ensure_validate_tables(con)
+    if export_name == "vitals":
+        resolvable = "trim(session_id) IN (SELECT session_id FROM staging.sessions)"
+    else:
+        resolvable = ("trim(patient_id) IN (SELECT patient_id FROM staging.sessions) AND "
+                      "(nullif(trim(session_id), '') IS NULL OR "
+                      "trim(session_id) IN (SELECT session_id FROM staging.sessions))")
+    rows = con.execute(
+        f"SELECT DISTINCT export_month FROM quarantine.{export_name} WHERE held AND {resolvable} ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -1,0 +1,311 @@
+"""Ingest and validate on real DuckDB files: rejections, quarantine reasons, duplicates, orphans."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import contract
+from pipelines.ingest.discover import LandingFile, discover
+from pipelines.ingest.load import LoadResult, load_file
+from pipelines.synth import SynthConfig, generate
+from pipelines.validate.quarantine import StageResult, months_with_adoptable_orphans, stage_month
+from tests.test_contract import VALID, write_csv
+
+MONTH = "2025-03"
+NOW = datetime(2026, 11, 27, 12, 0, 0)
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(str(tmp_path / "build.duckdb"))
+    yield connection
+    connection.close()
+
+
+def landing_file(tmp_path: Path, export_name: str, month: str = MONTH, ext: str = ".csv") -> LandingFile:
+    folder = tmp_path / "landing" / export_name
+    folder.mkdir(parents=True, exist_ok=True)
+    return LandingFile(export_name, month, folder / contract.file_name(export_name, month, ext))
+
+
+def deliver(tmp_path: Path, export_name: str, rows: list[dict[str, str]], month: str = MONTH) -> LandingFile:
+    file = landing_file(tmp_path, export_name, month)
+    write_csv(file.path, export_name, rows)
+    return file
+
+
+def load_and_stage(
+    con: duckdb.DuckDBPyConnection, file: LandingFile
+) -> tuple[LoadResult, StageResult | None]:
+    loaded = load_file(con, file)
+    if loaded.status == "rejected":
+        return loaded, None
+    return loaded, stage_month(con, file.export, file.month, NOW)
+
+
+def quarantined(con: duckdb.DuckDBPyConnection, export_name: str) -> list[tuple[int, list[str], bool]]:
+    return [(line, sorted(reasons), held) for line, reasons, held in con.execute(
+        f"SELECT line_number, reasons, held FROM quarantine.{export_name} ORDER BY line_number").fetchall()]
+
+
+def session(n: int, **changes: str) -> dict[str, str]:
+    return {**VALID["sessions"], "session_id": f"S-{n}", **changes}
+
+
+# --- whole-file rejections -------------------------------------------------------------------------
+
+def test_missing_required_column_rejects_the_file_and_names_it(tmp_path: Path, con) -> None:
+    file = landing_file(tmp_path, "sessions")
+    file.path.write_text("session_id,patient_id,site_id\nS-1,P-1,S001\n", encoding="utf-8")
+    result = load_file(con, file)
+    assert result.status == "rejected"
+    assert result.reason == (
+        "sessions_2025-03.csv: line 1: missing required column(s) session_start, drug, route, dose_mg, "
+        "status, serious_adverse_event, age_band, sex, indication for the sessions export"
+    )
+    assert con.execute("SELECT count(*) FROM raw.sessions").fetchone() == (0,)
+    assert con.execute("SELECT status, is_current FROM raw.file_versions").fetchall() == [("rejected", False)]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "sessions_2025-03.csv: empty file (0 bytes), expected a header row"),
+    (b"\n\n", "sessions_2025-03.csv: empty file, expected a header row"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50, "sessions_2025-03.csv: binary data, not CSV text"),
+    (b"session_id" * 7000, "sessions_2025-03.csv: line 1 is not a CSV header row (no line break in the "
+     "first 64 KiB)"),
+    (b"session_id,session_id,patient_id\n", "sessions_2025-03.csv: line 1, column 2: duplicated column "
+     "name 'session_id'"),
+    (b"session_id,patient\xe9_id\n", "sessions_2025-03.csv: line 1, column 19: header is not UTF-8 text"),
+])
+def test_unreadable_files_get_a_clear_message(tmp_path: Path, con, content: bytes, message: str) -> None:
+    file = landing_file(tmp_path, "sessions")
+    file.path.write_bytes(content)
+    result = load_file(con, file)
+    assert (result.status, result.reason) == ("rejected", message)
+
+
+def test_truncated_gzip_is_rejected(tmp_path: Path, con) -> None:
+    file = landing_file(tmp_path, "sessions", ext=".csv.gz")
+    whole = gzip.compress(("x" * 200_000).encode())
+    file.path.write_bytes(whole[: len(whole) // 3])
+    result = load_file(con, file)
+    assert (result.status, result.reason) == (
+        "rejected", "sessions_2025-03.csv.gz: not a readable gzip file (EOFError)")
+
+
+def test_header_only_file_loads_zero_rows_and_balances(tmp_path: Path, con) -> None:
+    loaded, staged = load_and_stage(con, deliver(tmp_path, "sessions", []))
+    assert loaded.status == "loaded" and loaded.records == 0
+    assert staged is not None and staged.balanced and staged.rows_read == 0
+
+
+def test_unknown_harmless_column_is_ignored_and_recorded_as_drift(tmp_path: Path, con) -> None:
+    file = landing_file(tmp_path, "sessions")
+    columns = [*contract.SESSIONS.column_names, "room_number"]
+    with file.path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerow({**session(1), "room_number": "12"})
+    loaded, staged = load_and_stage(con, file)
+    assert loaded.drift == ("room_number",)
+    assert staged is not None and staged.loaded == 1
+    assert con.execute("SELECT schema_drift FROM raw.file_versions").fetchone() == (["room_number"],)
+
+
+# --- row quarantine with reasons -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("changes", "reasons"), [
+    ({"dose_mg": "abc"}, ["dose_mg.wrong_type"]),
+    ({"dose_mg": "-5", "weight_kg": "400"}, ["dose_mg.out_of_range", "weight_kg.out_of_range"]),
+    ({"adverse_events": "vertigo:1"}, ["adverse_events.unknown_term"]),
+    ({"adverse_events": "nausea:7"}, ["adverse_events.bad_grade"]),
+    ({"session_start": "2025-02-28T09:00:00"}, ["session_start.outside_month"]),
+    ({"session_start": "2055-03-01T09:00:00"}, ["session_start.in_future", "session_start.outside_month"]),
+    ({"route": "", "sex": "female"}, ["route.missing", "sex.not_allowed"]),
+])
+def test_bad_session_rows_are_quarantined_with_every_reason(tmp_path: Path, con, changes, reasons) -> None:
+    _, staged = load_and_stage(con, deliver(tmp_path, "sessions", [session(1), session(2, **changes)]))
+    assert quarantined(con, "sessions") == [(3, sorted(reasons), False)]
+    assert staged is not None and (staged.loaded, staged.quarantined, staged.balanced) == (1, 1, True)
+    original = con.execute("SELECT * FROM quarantine.sessions").fetchone()
+    assert {k: v for k, v in zip(contract.SESSIONS.column_names, original, strict=False)
+            if k in changes} == {k: (v or None) for k, v in changes.items()}
+
+
+def test_bad_units_and_implausible_vitals_are_quarantined(tmp_path: Path, con) -> None:
+    load_and_stage(con, deliver(tmp_path, "sessions", [session(1)]))
+    ok = {**VALID["vitals"], "session_id": "S-1"}
+    rows = [ok, {**ok, "measure": "heart_rate", "unit": "mmHg"}, {**ok, "measure": "spo2", "value": "30",
+                                                                     "unit": "%"}]
+    load_and_stage(con, deliver(tmp_path, "vitals", rows))
+    assert quarantined(con, "vitals") == [(3, ["unit.mismatch"], False), (4, ["value.implausible"], False)]
+
+
+def test_questionnaire_item_ranges_follow_the_instrument(tmp_path: Path, con) -> None:
+    load_and_stage(con, deliver(tmp_path, "sessions", [session(1)]))
+    base = {**VALID["questionnaires"], "instrument": "PHQ9"}
+    rows = [{**base, "item": "9", "value": "3"}, {**base, "item": "10", "value": "1"},
+            {**base, "item": "1", "value": "4"}]
+    load_and_stage(con, deliver(tmp_path, "questionnaires", rows))
+    assert quarantined(con, "questionnaires") == [(3, ["item.beyond_instrument"], False),
+                                                  (4, ["value.out_of_range"], False)]
+
+
+def test_malformed_lines_are_quarantined_with_their_line_numbers(tmp_path: Path, con) -> None:
+    file = deliver(tmp_path, "sessions", [session(1), session(2), session(3, dose_mg="0")])
+    lines = file.path.read_text().splitlines()
+    lines.insert(2, "S-9,P-1,S001")  # too few fields, before S-2
+    lines.insert(4, lines[1] + ",extra")  # too many fields, before S-3
+    file.path.write_text("\n".join(lines) + "\n")
+    loaded, staged = load_and_stage(con, file)
+    assert (loaded.records, loaded.malformed) == (5, 2)
+    malformed = con.execute("SELECT line_number, error_type FROM quarantine.malformed_lines ORDER BY 1")
+    assert malformed.fetchall() == [(3, "MISSING COLUMNS"), (5, "TOO MANY COLUMNS")]
+    assert con.execute("SELECT session_id, line_number FROM raw.sessions ORDER BY 2").fetchall() == [
+        ("S-1", 2), ("S-2", 4), ("S-3", 6)]
+    assert quarantined(con, "sessions") == [(6, ["dose_mg.out_of_range"], False)]
+    assert staged is not None and staged.balanced and staged.quarantined == 3
+
+
+def test_invalid_utf8_line_is_quarantined_not_fatal(tmp_path: Path, con) -> None:
+    file = deliver(tmp_path, "sessions", [session(1), session(2, stop_reason="caf")])
+    file.path.write_bytes(file.path.read_bytes().replace(b"caf,", b"caf\xe9,"))
+    loaded, staged = load_and_stage(con, file)
+    assert loaded.malformed == 1
+    assert con.execute("SELECT line_number, error_type FROM quarantine.malformed_lines").fetchall() == [
+        (3, "INVALID ENCODING")]
+    assert staged is not None and staged.balanced
+
+
+def test_exact_duplicates_collapse_and_conflicts_are_all_quarantined(tmp_path: Path, con) -> None:
+    rows = [session(1), session(1), session(2), session(2, dose_mg="41"), session(3)]
+    _, staged = load_and_stage(con, deliver(tmp_path, "sessions", rows))
+    assert staged is not None
+    assert (staged.loaded, staged.quarantined, staged.collapsed, staged.balanced) == (2, 2, 1, True)
+    assert quarantined(con, "sessions") == [(4, ["key.conflict"], False), (5, ["key.conflict"], False)]
+
+
+def test_orphans_are_held_then_adopted_by_a_late_sessions_export(tmp_path: Path, con) -> None:
+    load_and_stage(con, deliver(tmp_path, "sessions", [session(1)]))
+    vitals = [{**VALID["vitals"], "session_id": "S-1"}, {**VALID["vitals"], "session_id": "S-2"}]
+    _, staged = load_and_stage(con, deliver(tmp_path, "vitals", vitals))
+    assert staged is not None and (staged.loaded, staged.held) == (1, 1)
+    assert quarantined(con, "vitals") == [(3, ["session_id.orphan"], True)]
+    assert months_with_adoptable_orphans(con, "vitals") == []
+
+    late = [session(2, session_start="2025-04-02T09:00:00")]
+    load_and_stage(con, deliver(tmp_path, "sessions", late, month="2025-04"))
+    assert months_with_adoptable_orphans(con, "vitals") == [MONTH]
+    again = stage_month(con, "vitals", MONTH, NOW)
+    assert (again.loaded, again.held, again.balanced) == (2, 0, True)
+    assert quarantined(con, "vitals") == []
+
+
+def test_questionnaire_for_unknown_patient_is_held(tmp_path: Path, con) -> None:
+    load_and_stage(con, deliver(tmp_path, "sessions", [session(1)]))
+    rows = [VALID["questionnaires"], {**VALID["questionnaires"], "response_id": "R-2", "patient_id": "P-404"}]
+    load_and_stage(con, deliver(tmp_path, "questionnaires", rows))
+    assert quarantined(con, "questionnaires") == [(3, ["patient_id.orphan"], True)]
+
+
+# --- formats and re-deliveries -----------------------------------------------------------------
+
+@pytest.mark.parametrize("ext", [".csv.gz", ".parquet"])
+def test_gzip_and_parquet_load_like_csv(tmp_path: Path, con, ext: str) -> None:
+    csv_file = deliver(tmp_path / "csv", "sessions", [session(1), session(2, dose_mg="0")])
+    file = landing_file(tmp_path, "sessions", ext=ext)
+    if ext == ".csv.gz":
+        file.path.write_bytes(gzip.compress(csv_file.path.read_bytes()))
+    else:
+        duckdb.execute(f"COPY (SELECT * FROM read_csv('{csv_file.path}', all_varchar=true)) "
+                       f"TO '{file.path}' (FORMAT parquet)")
+    _, staged = load_and_stage(con, file)
+    assert staged is not None and (staged.loaded, staged.quarantined) == (1, 1)
+    assert quarantined(con, "sessions") == [(3, ["dose_mg.out_of_range"], False)]
+
+
+def test_identical_redelivery_is_a_no_op_and_a_correction_replaces(tmp_path: Path, con) -> None:
+    file = deliver(tmp_path, "sessions", [session(1), session(2)])
+    assert load_file(con, file).status == "loaded"
+    assert load_file(con, file).status == "unchanged"
+    deliver(tmp_path, "sessions", [session(1), session(3)])
+    assert load_file(con, file).status == "loaded"
+    assert con.execute("SELECT session_id FROM raw.sessions ORDER BY 1").fetchall() == [("S-1",), ("S-3",)]
+    assert con.execute("SELECT count(*), count_if(is_current) FROM raw.file_versions").fetchone() == (2, 1)
+
+
+# --- the generator's own defect log --------------------------------------------------------------
+
+EXPECTED_REASON = {
+    "out_of_range": {"out_of_range", "implausible", "beyond_instrument"},
+    "bad_unit": {"mismatch"},
+    "wrong_type": {"wrong_type", "not_allowed"},
+    "missing_required": {"missing"},
+    "unknown_ae_term": {"unknown_term"},
+    "bad_ae_grade": {"bad_grade"},
+    "outside_month": {"outside_month"},
+    "future_timestamp": {"in_future"},
+    "orphan": {"orphan"},
+    "duplicate_conflict": {"conflict"},
+}
+
+
+def test_every_injected_defect_is_caught_with_the_right_reason(tmp_path: Path, con) -> None:
+    landing = tmp_path / "landing"
+    summary = generate(landing, SynthConfig(sites=2, patients=40, months=2, start_month="2025-01", seed=11,
+                                            defect_rate=0.03))
+    found = discover(landing)
+    results = {}
+    for export_name in contract.EXPORTS:  # sessions first, as the pipeline orders them
+        for month in found.months:
+            file = found.file_for(export_name, month)
+            assert file is not None
+            results[(export_name, month)] = load_and_stage(con, file)[1]
+    assert all(r.balanced for r in results.values())
+
+    log = list(csv.DictReader((landing / "_synth" / "defects.csv").open()))
+    assert len(log) == sum(summary.defects.values()) > 50
+    for defect in log:
+        export_name, line, kind = defect["export"], int(defect["line"]), defect["kind"]
+        where = f"source_file = '{defect['file']}' AND line_number = {line}"
+        if kind == "malformed_line":
+            assert con.execute(f"SELECT count(*) FROM quarantine.malformed_lines WHERE {where}").fetchone() \
+                == (1,), defect
+            continue
+        if kind == "duplicate_exact":
+            assert con.execute(f"SELECT count(*) FROM staging.{export_name} WHERE {where}").fetchone() == (0,)
+            continue
+        row = con.execute(f"SELECT reasons FROM quarantine.{export_name} WHERE {where}").fetchone()
+        assert row is not None, defect
+        suffixes = {reason.split(".", 1)[1] for reason in row[0]}
+        assert suffixes & EXPECTED_REASON[kind], (defect, row[0])
+
+    collapsed = sum(r.collapsed for r in results.values())
+    assert collapsed == summary.defects.get("duplicate_exact", 0)
+    # Clean rows all load, except the first copy of a conflicting pair and the rows of a
+    # session that is itself quarantined (held as orphans, not lost).
+    parent = {"sessions": "false", "vitals": "session_id IN (SELECT session_id FROM quarantine.sessions)",
+              "questionnaires": "patient_id IN (SELECT patient_id FROM quarantine.sessions) OR "
+                                "session_id IN (SELECT session_id FROM quarantine.sessions)"}
+    for export_name in contract.EXPORTS:
+        bad_lines = {(d["file"], int(d["line"])) for d in log if d["export"] == export_name}
+        rows = con.execute(
+            f"SELECT source_file, line_number, reasons, held AND ({parent[export_name]}) "
+            f"FROM quarantine.{export_name}"
+        ).fetchall()
+        unexplained = [(f, n, r) for f, n, r, collateral in rows
+                       if (f, n) not in bad_lines and "key.conflict" not in r and not collateral]
+        assert unexplained == []
+
+
+def test_copy_of_tiny_landing_runs_through_discover(tiny_exports: Path, tmp_path: Path) -> None:
+    shutil.copytree(tiny_exports, tmp_path / "landing")
+    found = discover(tmp_path / "landing")
+    assert len(found.files) == 9 and not found.conflicts and not found.ignored
