@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.ingest.discover import LandingFile
+from pipelines.ingest.phi import shown_column
 
 MAX_HEADER_BYTES = 64 * 1024
 # Bytes that never occur in CSV text (NUL and C0 controls other than tab, LF, CR): a binary file.
@@ -78,6 +79,7 @@ def read_header(con: duckdb.DuckDBPyConnection, file: LandingFile) -> list[str]:
         if not column:
             raise FileRejected(f"{name}: line 1, column {position}: empty column name")
         if column in seen:
-            raise FileRejected(f"{name}: line 1, column {position}: duplicated column name {column!r}")
+            shown = shown_column(column, position)  # a header-less file's "names" are row values
+            raise FileRejected(f"{name}: line 1, column {position}: duplicated column name {shown!r}")
         seen.add(column)
     return columns

@@ -342,7 +342,7 @@ class PhiRejected(ValueError):
         super().__init__("\n".join(f.message() for f in self.findings) or "PHI found; file rejected")
 
 
-def _shown(column: str, position: int) -> str:
+def shown_column(column: str, position: int) -> str:
     """The column as findings name it: itself, unless the name looks like a value.
 
     A file exported without a header row gets its first data row as column names; naming
@@ -370,7 +370,7 @@ def scan_header(file_name: str, export: str, columns: Sequence[str]) -> HeaderSc
         value_kind = next((k for k, p in _PY_LOOSE.items() if p.search(column)), None)
         kind = value_kind or identifier_kind(column)
         if kind:
-            phi.append(PhiFinding(file_name, _shown(column, position), kind, "header", 0, 1))
+            phi.append(PhiFinding(file_name, shown_column(column, position), kind, "header", 0, 1))
         else:
             drift.append(f"<column {position}, name withheld>" if headerless else column)
     missing = tuple(c for c in exp.required_columns if c not in columns)
@@ -495,6 +495,6 @@ def scan_values(
     for n, (index, kind) in enumerate(slots):
         count, first = row[2 * n], row[2 * n + 1]
         if count:
-            column = _shown(columns[index], index + 1)
+            column = shown_column(columns[index], index + 1)
             findings.append(PhiFinding(file_name, column, kind, "values", int(count), int(first)))
     return tuple(findings)
