@@ -19,6 +19,8 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     per step costs seconds each.
     """
     settings = settings or load_settings()
+    # Runs launched by the sensor or the UI open the warehouse file before anything creates it.
+    settings.warehouse.mkdir(parents=True, exist_ok=True)
     return Definitions(
         assets=[*ingest_assets, *staging_assets],
         asset_checks=[*gx_checks],

@@ -57,7 +57,6 @@ def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
     """Materialize every asset for the month range in a single run; the run lands in DAGSTER_HOME."""
     from pipelines.definitions import build_definitions
 
-    settings.warehouse.mkdir(parents=True, exist_ok=True)
     job = build_definitions(settings).resolve_job_def("main")
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
