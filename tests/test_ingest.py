@@ -309,3 +309,22 @@ def test_copy_of_tiny_landing_runs_through_discover(tiny_exports: Path, tmp_path
     shutil.copytree(tiny_exports, tmp_path / "landing")
     found = discover(tmp_path / "landing")
     assert len(found.files) == 9 and not found.conflicts and not found.ignored
+
+
+def test_questionnaire_naming_another_patients_session_is_quarantined(tmp_path: Path, con) -> None:
+    load_and_stage(con, deliver(tmp_path, "sessions", [session(1), session(2, patient_id="P-2")]))
+    rows = [{**VALID["questionnaires"], "session_id": "S-1"},
+            {**VALID["questionnaires"], "response_id": "R-2", "session_id": "S-1", "patient_id": "P-2"}]
+    load_and_stage(con, deliver(tmp_path, "questionnaires", rows))
+    assert quarantined(con, "questionnaires") == [(3, ["session_id.other_patient"], False)]
+
+
+def test_inconsistent_response_header_quarantines_the_response(tmp_path: Path, con) -> None:
+    load_and_stage(con, deliver(tmp_path, "sessions", [session(1), session(2, patient_id="P-2")]))
+    base = VALID["questionnaires"]
+    rows = [{**base, "item": "1"}, {**base, "item": "2", "patient_id": "P-2"},
+            {**base, "item": "3", "value": "9"}]
+    load_and_stage(con, deliver(tmp_path, "questionnaires", rows))
+    assert quarantined(con, "questionnaires") == [
+        (2, ["response.inconsistent"], False), (3, ["response.inconsistent"], False),
+        (4, ["value.out_of_range"], False)]

@@ -68,71 +68,98 @@ def ensure_validate_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _cross_row_reasons(export_name: str, month: str) -> list[list[tuple[str, str]]]:
-    """Passes of (reason, SQL predicate) pairs needing other rows or tables, evaluated on `_rows` in order.
-
-    A later pass sees the reasons of the earlier ones.
-    """
-    exp = contract.export(export_name)
-    key = ", ".join(f"trim({q(k)})" for k in exp.key)
-    key_present = " AND ".join(f"nullif(trim({q(k)}), '') IS NOT NULL" for k in exp.key)
-    reasons = [("key.conflict", f"{key_present} AND count(*) OVER (PARTITION BY {key}) > 1")]
+def _table_reasons(export_name: str, month: str) -> list[tuple[str, str]]:
+    """(reason, SQL predicate) pairs that look at other tables (loaded sessions), row by row."""
     if export_name == "sessions":
-        reasons.append((
+        return [(
             "session_id.in_other_month",
             f"trim(session_id) IN (SELECT session_id FROM staging.sessions WHERE export_month <> '{month}')",
-        ))
-    elif export_name == "vitals":
-        reasons.append(
-            ("session_id.orphan", "trim(session_id) NOT IN (SELECT session_id FROM staging.sessions)")
-        )
-    else:
-        reasons += [
-            ("patient_id.orphan",
-             "trim(patient_id) NOT IN (SELECT patient_id FROM staging.sessions)"),
-            ("session_id.orphan",
-             "nullif(trim(session_id), '') NOT IN (SELECT session_id FROM staging.sessions)"),
-            ("session_id.other_patient",
-             "EXISTS (SELECT 1 FROM staging.sessions s WHERE s.session_id = trim(_rows.session_id) "
-             "AND s.patient_id <> trim(_rows.patient_id))"),
-        ]
-        # Among otherwise good rows only: one bad item is quarantined for its own reason and
-        # leaves an incomplete administration, not a suspect one.
-        consistency = [(
-            "response.inconsistent",
-            "len(reasons) = 0 AND count(DISTINCT CASE WHEN len(reasons) = 0 THEN (trim(patient_id), "
-            "trim(instrument), trim(administered_at), coalesce(trim(session_id), '')) END) "
-            "OVER (PARTITION BY trim(response_id)) > 1",
         )]
-        return [reasons, consistency]
-    return [reasons]
+    if export_name == "vitals":
+        return [("session_id.orphan", "trim(session_id) NOT IN (SELECT session_id FROM staging.sessions)")]
+    return [
+        ("patient_id.orphan", "trim(patient_id) NOT IN (SELECT patient_id FROM staging.sessions)"),
+        ("session_id.orphan",
+         "nullif(trim(session_id), '') NOT IN (SELECT session_id FROM staging.sessions)"),
+        ("session_id.other_patient",
+         "trim(session_id) IN (SELECT session_id FROM staging.sessions) AND "
+         "trim(session_id) || chr(31) || trim(patient_id) NOT IN "
+         "(SELECT session_id || chr(31) || patient_id FROM staging.sessions)"),
+    ]
+
+
+def _cases(pairs: list[tuple[str, str]]) -> str:
+    """A SQL list of the names of the predicates that hold, NULLs removed."""
+    cases = ", ".join(f"CASE WHEN {pred} THEN '{name}' END" for name, pred in pairs)
+    return f"list_filter([{cases}], lambda x: x IS NOT NULL)"
 
 
 def _flag_rows(con: duckdb.DuckDBPyConnection, export_name: str, month: str, now: datetime) -> None:
-    """Temp table _rows: the month's raw rows with row-rule reasons and an exact-duplicate rank."""
+    """Temp table _flags(line_number, copy_rank, reasons): only the month's rows that do not go to staging.
+
+    Rows passing every rule are not copied here: staging takes the month's raw rows minus
+    these. Duplicates are looked for only among rows whose key occurs more than once (a hash
+    aggregate finds those keys), so the windows run over a handful of rows, not the month.
+    Among them, exact copies rank > 1 (collapsed) and distinct rows sharing a key conflict.
+    """
     exp = contract.export(export_name)
-    rules = row_rules(export_name, month, now)
-    flags = ", ".join(f"CASE WHEN {r.violation} THEN '{r.name}' END" for r in rules)
+    month_rows = f"raw.{exp.name} m WHERE m.export_month = $month"
+    # Joins, not correlated EXISTS: DuckDB plans a hash anti/semi join for these (10x faster here).
+    with_key = f"raw.{exp.name} m {{join}} JOIN _repeated r ON {{on_key}} WHERE m.export_month = $month"
+    reasons = (f"list_concat({_cases([(r.name, r.violation) for r in row_rules(export_name, month, now)])}, "
+               f"{_cases(_table_reasons(export_name, month))})")
+    # NULL keys compare equal here, as they do in GROUP BY.
+    keys = [f"coalesce(trim(m.{q(k)}), chr(0))" for k in exp.key]
+    key_names = [f"k{i}" for i in range(len(keys))]
+    on_key = " AND ".join(f"r.{n} = {k}" for n, k in zip(key_names, keys, strict=True))
+    key_present = " AND ".join(f"nullif(trim({q(k)}), '') IS NOT NULL" for k in exp.key)
     every_column = ", ".join(q(c) for c in exp.column_names)
-    con.execute("DROP TABLE IF EXISTS _rows")
+    for table in ("_repeated", "_flags"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    params = {"month": month}
+    key_select = ", ".join(f"{k} AS {n}" for k, n in zip(keys, key_names, strict=True))
     con.execute(
-        f"""CREATE TEMP TABLE _rows AS
-        SELECT *, list_filter([{flags}], lambda x: x IS NOT NULL) AS reasons,
-               row_number() OVER (PARTITION BY {every_column} ORDER BY line_number) AS copy_rank
-        FROM raw.{exp.name} WHERE export_month = ?""",
-        [month],
+        f"CREATE TEMP TABLE _repeated AS SELECT {key_select} FROM {month_rows} "
+        "GROUP BY ALL HAVING count(*) > 1",
+        params,
     )
-    # Rules across rows and tables apply to distinct rows only: an exact copy is collapsed, not a conflict.
-    for checks in _cross_row_reasons(export_name, month):
-        cases = ", ".join(f"CASE WHEN {pred} THEN '{name}' END" for name, pred in checks)
+    con.execute(
+        f"""CREATE TEMP TABLE _flags AS
+        SELECT line_number, 1::BIGINT AS copy_rank, reasons FROM (
+            SELECT m.line_number, {reasons} AS reasons FROM {with_key.format(join="ANTI", on_key=on_key)})
+        WHERE len(reasons) > 0""",
+        params,
+    )
+    con.execute(
+        f"""INSERT INTO _flags
+        WITH ranked AS (
+            SELECT m.*, {reasons} AS reasons,
+                   row_number() OVER (PARTITION BY {every_column} ORDER BY line_number) AS copy_rank
+            FROM {with_key.format(join="SEMI", on_key=on_key)}),
+        judged AS (
+            SELECT line_number, copy_rank,
+                   CASE WHEN copy_rank = 1 AND {key_present} AND count(*) FILTER (copy_rank = 1)
+                        OVER (PARTITION BY {", ".join(f"trim({q(k)})" for k in exp.key)}) > 1
+                        THEN list_append(reasons, 'key.conflict') ELSE reasons END AS reasons
+            FROM ranked)
+        SELECT * FROM judged WHERE copy_rank > 1 OR len(reasons) > 0""",
+        params,
+    )
+    if export_name == "questionnaires":
+        # Judged among otherwise good rows only: one bad item is quarantined for its own reason
+        # and leaves an incomplete administration, not a suspect one.
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _rows AS
-            SELECT * REPLACE (
-                list_concat(reasons, list_filter([{cases}], lambda x: x IS NOT NULL)) AS reasons)
-            FROM _rows WHERE copy_rank = 1
-            UNION ALL BY NAME
-            SELECT * FROM _rows WHERE copy_rank > 1"""
+            f"""INSERT INTO _flags
+            WITH good AS (SELECT * FROM {month_rows}
+                          AND line_number NOT IN (SELECT line_number FROM _flags)),
+            suspect AS (SELECT trim(response_id) AS response_id FROM good GROUP BY 1
+                        HAVING count(DISTINCT (trim(patient_id), trim(instrument), trim(administered_at),
+                                               coalesce(trim(session_id), ''))) > 1)
+            SELECT line_number, 1, ['response.inconsistent'] FROM good
+            WHERE trim(response_id) IN (SELECT response_id FROM suspect)""",
+            params,
         )
+    con.execute("DROP TABLE _repeated")
 
 
 def stage_month(con: duckdb.DuckDBPyConnection, export_name: str, month: str,
@@ -151,13 +178,15 @@ def stage_month(con: duckdb.DuckDBPyConnection, export_name: str, month: str,
         for schema in ("staging", "quarantine"):
             con.execute(f"DELETE FROM {schema}.{exp.name} WHERE export_month = ?", [month])
         con.execute(
-            f"INSERT INTO staging.{exp.name} SELECT {typed_cols}, {lineage} FROM _rows "
-            "WHERE copy_rank = 1 AND len(reasons) = 0 ORDER BY line_number"
+            f"INSERT INTO staging.{exp.name} SELECT {typed_cols}, {lineage} FROM raw.{exp.name} "
+            "WHERE export_month = ? AND line_number NOT IN (SELECT line_number FROM _flags)",
+            [month],
         )
         con.execute(
             f"INSERT INTO quarantine.{exp.name} SELECT {text_cols}, {lineage}, reasons, {held}, ? "
-            "FROM _rows WHERE copy_rank = 1 AND len(reasons) > 0 ORDER BY line_number",
-            [now],
+            f"FROM raw.{exp.name} JOIN _flags USING (line_number) "
+            "WHERE export_month = ? AND copy_rank = 1",
+            [now, month],
         )
         result = _account(con, export_name, month, now)
         con.execute("COMMIT")
@@ -165,7 +194,7 @@ def stage_month(con: duckdb.DuckDBPyConnection, export_name: str, month: str,
         con.execute("ROLLBACK")
         raise
     finally:
-        con.execute("DROP TABLE IF EXISTS _rows")
+        con.execute("DROP TABLE IF EXISTS _flags")
     return result
 
 
@@ -184,7 +213,7 @@ def _account(con: duckdb.DuckDBPyConnection, export_name: str, month: str, now: 
             (SELECT count(*) FROM staging.{export_name} WHERE export_month = $m),
             (SELECT count(*) FROM quarantine.{export_name} WHERE export_month = $m),
             (SELECT count(*) FROM quarantine.{export_name} WHERE export_month = $m AND held),
-            (SELECT count(*) FROM _rows WHERE copy_rank > 1)""",
+            (SELECT count(*) FROM _flags WHERE copy_rank > 1)""",
         {"m": month},
     ).fetchone()
     loaded, quarantined, held, collapsed = (int(n) for n in counts)  # type: ignore[union-attr]

@@ -1,0 +1,67 @@
+-- One row per given session and derived adverse-event term: a term is derived when any of
+-- its vital_thresholds rules is met by a reading in the window (int_session_vitals__aggregated):
+-- hypertension systolic >= 180 or diastolic >= 110 mmHg (Hebert & Vidt 2008), tachycardia
+-- heart rate > 120, bradycardia < 50, desaturation SpO2 < 90% (monitoring defaults, design
+-- choices of this project). Upper limits are checked against the highest reading, lower
+-- limits against the lowest.
+
+with session_vitals as (
+
+    select * from {{ ref('int_session_vitals__aggregated') }}
+
+),
+
+given_sessions as (
+
+    -- drops sessions no longer in the export or no longer given
+    select session_id from {{ ref('stg_staging__sessions') }}
+    where is_given
+
+),
+
+thresholds as (
+
+    select * from {{ ref('vital_thresholds') }}
+
+),
+
+checked as (
+
+    select
+        session_vitals.session_id,
+        thresholds.ae_term,
+        thresholds.measure,
+        thresholds.comparator,
+        thresholds.threshold,
+        case
+            when thresholds.comparator in ('>=', '>') then session_vitals.max_value
+            else session_vitals.min_value
+        end as worst_value
+
+    from session_vitals
+    inner join given_sessions
+        on session_vitals.session_id = given_sessions.session_id
+    inner join thresholds
+        on session_vitals.measure = thresholds.measure
+
+),
+
+breaches as (
+
+    select * from checked
+    where case comparator
+        when '>=' then worst_value >= threshold
+        when '>' then worst_value > threshold
+        when '<' then worst_value < threshold
+        when '<=' then worst_value <= threshold
+    end
+
+)
+
+select
+    session_id,
+    ae_term,
+    string_agg(measure || ' ' || worst_value, '; ' order by measure) as evidence
+
+from breaches
+group by session_id, ae_term

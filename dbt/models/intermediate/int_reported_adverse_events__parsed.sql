@@ -1,0 +1,30 @@
+-- One row per given session and reported adverse-event term, parsed from the export's
+-- `term:grade;term:grade` text (controlled terms, CTCAE grades 1-5). Cancelled sessions
+-- carry none (issue #4). A term listed twice keeps its highest grade.
+
+with sessions as (
+
+    select * from {{ ref('stg_staging__sessions') }}
+    where is_given
+        and adverse_events is not null
+
+),
+
+pairs as (
+
+    select
+        session_id,
+        trim(unnest(string_split(adverse_events, ';'))) as term_and_grade
+
+    from sessions
+
+)
+
+select
+    session_id,
+    lower(trim(split_part(term_and_grade, ':', 1))) as ae_term,
+    max(cast(trim(split_part(term_and_grade, ':', 2)) as integer)) as grade
+
+from pairs
+where term_and_grade <> ''
+group by 1, 2

@@ -1,0 +1,60 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='session_month',
+        on_schema_change='fail'
+    )
+}}
+
+-- One row per given session and vital measure: the readings inside the derived-AE window,
+-- from `minutes_before_start` (30) before the session start to `minutes_after_end` (120)
+-- after the session end (start plus duration_min, a missing duration counting as 0), both
+-- ends inclusive (derived_ae_window seed; issue #4). Only the lowest and highest reading are
+-- kept: that is all the threshold rules need.
+--
+-- Vitals are ~95% of the warehouse's rows, so this is the one incremental model. Each run
+-- replaces whole months of session start (delete+insert keyed by session_month): the months
+-- from var('min_month') to var('max_month') ('YYYY-MM', both inclusive), or every month when
+-- the vars are absent. Thresholds are applied downstream, so changing vital_thresholds needs
+-- no full refresh; changing derived_ae_window does (`dbt build --full-refresh`).
+
+with sessions as (
+
+    select * from {{ ref('stg_staging__sessions') }}
+    where is_given
+        and {{ month_range_filter('session_month') }}
+
+),
+
+vitals as (
+
+    select * from {{ ref('stg_staging__vitals') }}
+    -- read only the readings that can belong to sessions of the month range
+    where {{ month_range_time_filter('measured_at', margin_days=1) }}
+
+),
+
+derived_ae_window as (
+
+    select * from {{ ref('derived_ae_window') }}
+
+)
+
+select
+    sessions.session_month,
+    sessions.session_id,
+    vitals.measure,
+    cast(count(*) as integer) as n_readings,
+    min(vitals.value) as min_value,
+    max(vitals.value) as max_value,
+    min(vitals.measured_at) as first_reading_at,
+    max(vitals.measured_at) as last_reading_at
+
+from sessions
+cross join derived_ae_window
+inner join vitals
+    on sessions.session_id = vitals.session_id
+    and vitals.measured_at >= sessions.session_start - to_minutes(derived_ae_window.minutes_before_start)
+    and vitals.measured_at <= sessions.session_end + to_minutes(derived_ae_window.minutes_after_end)
+group by sessions.session_month, sessions.session_id, vitals.measure

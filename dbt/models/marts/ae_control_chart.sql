@@ -1,0 +1,69 @@
+-- p-chart of sessions with any adverse event, per month and site (plus ALL), from the `any`
+-- rows of the adverse_events mart (Benneyan 2001 on healthcare control charts):
+--   p     = sessions with any AE / sessions, this month
+--   p_bar = total sessions with any AE / total sessions over the 12 calendar months BEFORE
+--           this month (this month is not included, so a spike cannot widen its own limits)
+--   ucl, lcl = p_bar +/- 3 sqrt(p_bar (1 - p_bar) / n), n = this month's sessions; lcl >= 0
+--   signal = p > ucl
+-- Without any session in those 12 months p_bar, limits and signal are empty.
+
+with monthly as (
+
+    select
+        month,
+        site_id,
+        n_sessions,
+        n_sessions_with_event as n_sessions_with_any_ae
+
+    from {{ ref('adverse_events') }}
+    where ae_term = 'any'
+
+),
+
+trailing_year as (
+
+    select
+        this_month.month,
+        this_month.site_id,
+        sum(history.n_sessions_with_any_ae) / sum(history.n_sessions) as p_bar
+
+    from monthly as this_month
+    inner join monthly as history
+        on this_month.site_id = history.site_id
+        and history.month >= this_month.month - interval 12 month
+        and history.month < this_month.month
+    group by this_month.month, this_month.site_id
+
+),
+
+limits as (
+
+    select
+        monthly.month,
+        monthly.site_id,
+        monthly.n_sessions,
+        monthly.n_sessions_with_any_ae,
+        monthly.n_sessions_with_any_ae / cast(monthly.n_sessions as double) as p,
+        trailing_year.p_bar,
+        3 * sqrt(trailing_year.p_bar * (1 - trailing_year.p_bar) / monthly.n_sessions) as three_sigma
+
+    from monthly
+    left join trailing_year
+        on monthly.month = trailing_year.month
+        and monthly.site_id = trailing_year.site_id
+
+)
+
+select
+    month,
+    site_id,
+    n_sessions,
+    n_sessions_with_any_ae,
+    p,
+    p_bar,
+    p_bar + three_sigma as ucl,
+    -- greatest() skips NULLs, so the floor applies only when there is a p_bar
+    case when p_bar is not null then greatest(p_bar - three_sigma, 0) end as lcl,
+    p > p_bar + three_sigma as signal
+
+from limits

@@ -1,0 +1,36 @@
+-- One row per scheduled session, as validated by the pipeline, with its end time and
+-- whether it was given (completed or stopped early; cancelled sessions count nowhere).
+
+with source as (
+
+    select * from {{ source('staging', 'sessions') }}
+
+)
+
+select
+    session_id,
+    patient_id,
+    site_id,
+    clinician_id,
+    session_start,
+    -- A missing duration counts as 0 minutes (issue #4), so the session ends at its start.
+    session_start + to_seconds(coalesce(duration_min, 0) * 60) as session_end,
+    strftime(session_start, '%Y-%m') as session_month,
+    drug,
+    route,
+    dose_mg,
+    weight_kg,
+    duration_min,
+    status,
+    status in ('completed', 'stopped_early') as is_given,
+    stop_reason,
+    adverse_events,
+    serious_adverse_event,
+    age_band,
+    sex,
+    indication,
+    export_month,
+    source_file,
+    line_number
+
+from source

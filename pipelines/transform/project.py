@@ -1,0 +1,48 @@
+"""The dbt project as Dagster sees it: paths, and a manifest prepared once rather than on every load."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from pipelines.settings import PROJECT_ROOT
+
+DBT_DIR = PROJECT_ROOT / "dbt"
+DBT_SOURCES = ("models", "seeds", "macros", "tests", "dbt_project.yml", "profiles.yml")
+
+
+def dbt_executable() -> str:
+    """The dbt of this virtualenv: DbtCliResource fails when dbt is not on PATH."""
+    return str(Path(sys.executable).with_name("dbt"))
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for name in DBT_SOURCES:
+        path = DBT_DIR / name
+        files = path.rglob("*") if path.is_dir() else [path]
+        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
+    return newest
+
+
+def ensure_manifest(project: DbtProject) -> Path:
+    """Parse the project only when target/manifest.json is missing or older than a dbt source file."""
+    manifest = project.manifest_path
+    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime():
+        return manifest
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    done = subprocess.run(
+        [dbt_executable(), "parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+         "--target-path", str(project.target_path), "--quiet"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt parse failed:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
+    return manifest
+
+
+outcomes_dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR, target_path=DBT_DIR / "target")
