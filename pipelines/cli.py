@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from pipelines import contract
@@ -181,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Dagster flags beta parameters (backfill_policy) on every load; not news to a CLI user.
+    warnings.filterwarnings("ignore", message=".*currently in beta.*")
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 
