@@ -1,13 +1,16 @@
 """The one Definitions object of the code location: nothing else wires assets and resources."""
 
 from dagster import Definitions, in_process_executor
+from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
 from pipelines.ingest.assets import ingest_assets
 from pipelines.ingest.sensors import landing_sensor
 from pipelines.jobs import main_job
 from pipelines.resources import Folders
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings, export_to_environment, load_settings
+from pipelines.transform.assets import outcomes_dbt_assets
+from pipelines.transform.project import DBT_DIR, dbt_executable
 from pipelines.validate.assets import staging_assets
 from pipelines.validate.checks import gx_checks
 
@@ -21,8 +24,9 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     settings = settings or load_settings()
     # Runs launched by the sensor or the UI open the warehouse file before anything creates it.
     settings.warehouse.mkdir(parents=True, exist_ok=True)
+    export_to_environment(settings)  # dbt's profiles.yml reads OUTCOMES_WAREHOUSE
     return Definitions(
-        assets=[*ingest_assets, *staging_assets],
+        assets=[*ingest_assets, *staging_assets, outcomes_dbt_assets],
         asset_checks=[*gx_checks],
         jobs=[main_job],
         sensors=[landing_sensor],
@@ -30,6 +34,8 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         resources={
             "duckdb": DuckDBResource(database=str(settings.build_db)),
             "folders": Folders.from_settings(settings),
+            "dbt": DbtCliResource(project_dir=str(DBT_DIR), profiles_dir=str(DBT_DIR),
+                                  dbt_executable=dbt_executable()),
         },
     )
 

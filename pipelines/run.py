@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 from dagster import DagsterInstance
@@ -11,6 +13,14 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from pipelines.settings import Settings
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+# Headline outcome figures over all cohorts, site ALL: (label, instrument, measure).
+HEADLINES = (
+    ("PCL-5 response (>= 30%)", "PCL5", "response"),
+    ("PCL-5 remission (< 33)", "PCL5", "remission"),
+    ("PHQ-9 response (>= 50%)", "PHQ9", "response"),
+    ("PHQ-9 remission (< 5)", "PHQ9", "remission"),
+)
 
 
 @dataclass
@@ -21,10 +31,13 @@ class RunSummary:
     run_id: str
     months: list[str]
     warehouse: str
+    log_file: str
     accounting: list[tuple] = field(default_factory=list)
     rejections: list[str] = field(default_factory=list)
     figures: dict[str, int] = field(default_factory=dict)
-    checks: dict[str, str] = field(default_factory=dict)
+    outcomes: list[tuple[str, int, int]] = field(default_factory=list)  # label, n_met, n_eligible
+    ae_per_100: float | None = None
+    checks: dict[str, bool] = field(default_factory=dict)
     report: str | None = None
 
     def render(self, seconds: float) -> str:
@@ -33,15 +46,25 @@ class RunSummary:
             f"({len(self.months)} months {self.months[0]} .. {self.months[-1]})",
             f"warehouse: {self.warehouse}",
             f"report:    {self.report or 'not built yet (the publish stage lands with issue #5)'}",
+            f"log:       {self.log_file}",
+            "",
+            f"  {'export':<15} {'read':>11} {'loaded':>11} {'quarantined':>11} {'held':>7} "
+            f"{'collapsed':>9}  balanced",
         ]
-        lines.append(f"  {'export':<15} {'read':>11} {'loaded':>11} {'quarantined':>11} {'held':>7} "
-                     f"{'collapsed':>9}  balanced")
         for export, read, loaded, quarantined, held, collapsed, balanced in self.accounting:
             lines.append(f"  {export:<15} {read:>11,} {loaded:>11,} {quarantined:>11,} {held:>7,} "
                          f"{collapsed:>9,}  {'yes' if balanced else 'NO'}")
-        lines += [f"  {label:<19} {n:>12,}" for label, n in self.figures.items()]
         lines += [f"  rejected file: {reason}" for reason in self.rejections]
-        lines += [f"  check {name}: {state}" for name, state in self.checks.items()]
+        if self.figures:
+            lines += ["", "  " + ", ".join(f"{n:,} {label}" for label, n in self.figures.items())]
+        for label, met, eligible in self.outcomes:
+            rate = f"{met / eligible:6.1%}" if eligible else "   n/a"
+            lines.append(f"  {label:<26} {rate}  ({met:,} of {eligible:,} completers)")
+        if self.ae_per_100 is not None:
+            lines.append(f"  {'sessions with any AE':<26} {self.ae_per_100:5.1f} per 100 sessions")
+        failed = sorted(name for name, passed in self.checks.items() if not passed)
+        lines += ["", f"  checks: {len(self.checks) - len(failed)} passed, {len(failed)} failed"]
+        lines += [f"  FAILED check {name}" for name in failed]
         return "\n".join(lines)
 
 
@@ -53,43 +76,65 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(found and found[0])
 
 
+def _read_figures(summary: RunSummary, db: Path) -> None:
+    """Fill the summary's figures from the warehouse (read-only, after the run released it)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        if _has_table(con, "data_quality", "file_accounting"):
+            summary.accounting = con.execute(
+                "SELECT export, sum(rows_read), sum(rows_loaded), sum(rows_quarantined), sum(rows_held), "
+                "sum(duplicates_collapsed), bool_and(balanced) FROM data_quality.file_accounting "
+                "GROUP BY export ORDER BY export"
+            ).fetchall()
+        if _has_table(con, "raw", "file_versions"):
+            summary.rejections = [r[0] for r in con.execute(
+                "SELECT reason FROM raw.file_versions WHERE status = 'rejected' ORDER BY recorded_at"
+            ).fetchall()]
+        if _has_table(con, "staging", "sessions"):
+            figures = con.execute(
+                "SELECT count(DISTINCT site_id), count(DISTINCT patient_id), count(*) FROM staging.sessions"
+            ).fetchone() or (0, 0, 0)
+            summary.figures = dict(zip(["sites", "patients", "sessions"], map(int, figures), strict=True))
+        if _has_table(con, "marts", "response_rates"):
+            for label, instrument, measure in HEADLINES:
+                met, eligible = con.execute(
+                    "SELECT coalesce(sum(n_met), 0), coalesce(sum(n_eligible), 0) FROM marts.response_rates "
+                    "WHERE site_id = 'ALL' AND instrument = ? AND measure = ?",
+                    [instrument, measure],
+                ).fetchone() or (0, 0)
+                summary.outcomes.append((label, int(met), int(eligible)))
+        if _has_table(con, "marts", "adverse_events"):
+            row = con.execute(
+                "SELECT 100.0 * sum(n_sessions_with_event) / nullif(sum(n_sessions), 0) "
+                "FROM marts.adverse_events WHERE site_id = 'ALL' AND ae_term = 'any'"
+            ).fetchone()
+            summary.ae_per_100 = float(row[0]) if row and row[0] is not None else None
+
+
 def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
-    """Materialize every asset for the month range in a single run; the run lands in DAGSTER_HOME."""
+    """Materialize every asset for the month range in a single run; the run lands in DAGSTER_HOME.
+
+    dbt's own progress output goes to warehouse/logs/last_run.log rather than the terminal.
+    """
     from pipelines.definitions import build_definitions
 
     job = build_definitions(settings).resolve_job_def("main")
-    with DagsterInstance.get() as instance:
+    log_file = settings.warehouse / "logs" / "last_run.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with DagsterInstance.get() as instance, log_file.open("w") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
             instance=instance,
             run_config=QUIET_LOGS,
             tags={ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1]},
             raise_on_error=False,
         )
-        checks = {
-            f"{'/'.join(e.asset_check_evaluation_data.asset_key.path)}:"
-            f"{e.asset_check_evaluation_data.check_name}": (
-                "passed" if e.asset_check_evaluation_data.passed
-                else f"FAILED ({e.asset_check_evaluation_data.severity.value.lower()})"
-            )
-            for e in result.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        }
-    summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), checks=checks)
+    checks = {
+        f"{'/'.join(e.asset_check_evaluation_data.asset_key.path)}:{e.asset_check_evaluation_data.check_name}":
+        e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), str(log_file),
+                         checks=checks)
     if settings.build_db.exists():
-        with duckdb.connect(str(settings.build_db), read_only=True) as con:
-            summary.accounting = con.execute(
-                "SELECT export, sum(rows_read), sum(rows_loaded), sum(rows_quarantined), sum(rows_held), "
-                "sum(duplicates_collapsed), bool_and(balanced) FROM data_quality.file_accounting "
-                "GROUP BY export ORDER BY export"
-            ).fetchall() if _has_table(con, "data_quality", "file_accounting") else []
-            summary.rejections = [r[0] for r in con.execute(
-                "SELECT reason FROM raw.file_versions WHERE status = 'rejected' ORDER BY recorded_at"
-            ).fetchall()] if _has_table(con, "raw", "file_versions") else []
-            if _has_table(con, "staging", "sessions"):
-                figures = con.execute(
-                    "SELECT count(DISTINCT site_id), count(DISTINCT patient_id), count(*), "
-                    "count_if(status = 'completed') FROM staging.sessions"
-                ).fetchone() or (0, 0, 0, 0)
-                summary.figures = dict(zip(["sites", "patients", "sessions", "completed sessions"],
-                                           map(int, figures), strict=True))
+        _read_figures(summary, settings.build_db)
     return summary

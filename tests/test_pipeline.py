@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,10 +36,8 @@ def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Pa
     assert "SUCCESS" in out
     expected = synth_rows(landing)
     assert raw_counts(settings) == {e: expected[e] for e in contract.EXPORTS}
-    for export_name in contract.EXPORTS:
-        assert f"check raw/{export_name}:files_accepted: passed" in out
-        assert f"check staging/{export_name}:rows_accounted: passed" in out
-        assert f"check staging/{export_name}:gx_suite: passed" in out
+    assert re.search(r"checks: \d{2,} passed, 0 failed", out)
+    assert re.search(r"PCL-5 response \(>= 30%\) +\d+\.\d%  \(\d+ of \d+ completers\)", out)
 
     with DagsterInstance.get() as instance:  # the tests' DAGSTER_HOME, as the UI would read it
         runs = instance.get_runs()

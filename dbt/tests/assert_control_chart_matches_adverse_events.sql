@@ -1,5 +1,8 @@
+{{ config(meta={'dagster': {'ref': {'name': 'ae_control_chart'}}}) }}
+
 -- ae_control_chart counts are the `any` rows of adverse_events, month by month and site by
--- site. Returns the rows that differ or are missing on either side.
+-- site. Returns the rows that differ or are missing on either side. (The meta above tells
+-- Dagster which asset this check belongs to, as the test reads two models.)
 
 with chart as (
 

@@ -45,7 +45,12 @@ class OutcomesTranslator(DagsterDbtTranslator):
     backfill_policy=BackfillPolicy.single_run(),
 )
 def outcomes_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    """Seeds, models and tests in one `dbt build`; incremental models get the run's month range as vars."""
+    """Seeds, models and data tests in one `dbt build`; incremental models get the month range as vars.
+
+    dbt unit tests check the SQL, not the data: they run in the test suite (tests/test_dbt_models.py),
+    not on every production build.
+    """
     months = context.partition_key_range
     dbt_vars = {"min_month": months.start, "max_month": months.end}
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    args = ["build", "--vars", json.dumps(dbt_vars), "--exclude-resource-type", "unit_test"]
+    yield from dbt.cli(args, context=context).stream()
