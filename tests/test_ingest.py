@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import gzip
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -16,10 +15,7 @@ from pipelines.ingest.discover import LandingFile, discover
 from pipelines.ingest.load import LoadResult, load_file
 from pipelines.synth import SynthConfig, generate
 from pipelines.validate.quarantine import StageResult, months_with_adoptable_orphans, stage_month
-from tests.test_contract import VALID, write_csv
-
-MONTH = "2025-03"
-NOW = datetime(2026, 11, 27, 12, 0, 0)
+from tests.contract_examples import MONTH, NOW, VALID, write_csv
 
 
 @pytest.fixture
