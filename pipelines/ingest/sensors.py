@@ -1,5 +1,6 @@
 """The landing sensor: new or changed export files request runs for exactly the months they touch."""
 
+import hashlib
 import json
 from collections.abc import Iterator
 
@@ -41,9 +42,10 @@ def landing_sensor(context: SensorEvaluationContext, folders: Folders) -> Iterat
         yield SkipReason(f"no new or changed files among {len(current)} in {folders.landing_path}")
         return
     for first, last in month_ranges(changed):
-        stamp = "-".join(str(current[str(f.path)][1]) for f in found.files if first <= f.month <= last)
+        stamp = "|".join(f"{f.path}:{current[str(f.path)]}" for f in found.files if first <= f.month <= last)
+        digest = hashlib.sha256(stamp.encode()).hexdigest()[:12]  # stable across processes, unlike hash()
         yield RunRequest(
-            run_key=f"landing:{first}:{last}:{hash(stamp) & 0xFFFFFFFF:08x}",
+            run_key=f"landing:{first}:{last}:{digest}",
             tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last,
                   "outcomes/trigger": "landing_sensor"},
         )
