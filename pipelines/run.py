@@ -37,7 +37,7 @@ class RunSummary:
     figures: dict[str, int] = field(default_factory=dict)
     outcomes: list[tuple[str, int, int]] = field(default_factory=list)  # label, n_met, n_eligible
     ae_per_100: float | None = None
-    checks: dict[str, bool] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)  # check -> passed | warn | error
     report: str | None = None
 
     def render(self, seconds: float) -> str:
@@ -62,9 +62,13 @@ class RunSummary:
             lines.append(f"  {label:<26} {rate}  ({met:,} of {eligible:,} completers)")
         if self.ae_per_100 is not None:
             lines.append(f"  {'sessions with any AE':<26} {self.ae_per_100:5.1f} per 100 sessions")
-        failed = sorted(name for name, passed in self.checks.items() if not passed)
-        lines += ["", f"  checks: {len(self.checks) - len(failed)} passed, {len(failed)} failed"]
-        lines += [f"  FAILED check {name}" for name in failed]
+        states = {state: sorted(n for n, s in self.checks.items() if s == state)
+                  for state in ("warn", "error")}
+        lines += ["", f"  checks: {len(self.checks) - len(states['warn']) - len(states['error'])} passed, "
+                      f"{len(states['warn'])} warnings, {len(states['error'])} failed"]
+        lines += [f"  WARNING check {name} (see its metadata; the rows are in quarantine)"
+                  for name in states["warn"]]
+        lines += [f"  FAILED check {name}" for name in states["error"]]
         return "\n".join(lines)
 
 
@@ -127,12 +131,12 @@ def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
             tags={ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1]},
             raise_on_error=False,
         )
-    checks = {
-        f"{'/'.join(e.asset_check_evaluation_data.asset_key.path)}:{e.asset_check_evaluation_data.check_name}":
-        e.asset_check_evaluation_data.passed
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
+    checks = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            check = event.asset_check_evaluation_data
+            name = f"{'/'.join(check.asset_key.path)}:{check.check_name}"
+            checks[name] = "passed" if check.passed else check.severity.value.lower()
     summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), str(log_file),
                          checks=checks)
     if settings.build_db.exists():

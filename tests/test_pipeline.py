@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -16,6 +17,8 @@ from dagster import DagsterInstance
 from pipelines import contract
 from pipelines.cli import build_parser, main
 from pipelines.settings import Settings, load_settings
+from pipelines.synth import generate
+from tests.conftest import TINY
 
 
 def raw_counts(settings: Settings) -> dict[str, int]:
@@ -36,7 +39,7 @@ def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Pa
     assert "SUCCESS" in out
     expected = synth_rows(landing)
     assert raw_counts(settings) == {e: expected[e] for e in contract.EXPORTS}
-    assert re.search(r"checks: \d{2,} passed, 0 failed", out)
+    assert re.search(r"checks: \d{2,} passed, 0 warnings, 0 failed", out)
     assert re.search(r"PCL-5 response \(>= 30%\) +\d+\.\d%  \(\d+ of \d+ completers\)", out)
 
     with DagsterInstance.get() as instance:  # the tests' DAGSTER_HOME, as the UI would read it
@@ -112,3 +115,19 @@ def test_definitions_validate_with_the_dagster_cli(settings: Settings) -> None:
                           capture_output=True, text=True, env=os.environ.copy(), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Validation successful" in done.stderr + done.stdout
+
+
+def test_defective_exports_are_quarantined_and_the_run_still_succeeds(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    generate(settings.landing, dataclasses.replace(TINY, defect_rate=0.02))
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"checks: \d{2,} passed, 3 warnings, 0 failed", out)
+    assert "WARNING check staging/vitals:gx_suite" in out
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        balanced, quarantined = con.execute(
+            "SELECT bool_and(balanced), sum(rows_quarantined) FROM data_quality.file_accounting").fetchone()
+        marts = con.execute("SELECT count(*) FROM marts.response_rates WHERE site_id = 'ALL'").fetchone()
+    assert balanced and quarantined > 0
+    assert marts[0] > 0
