@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 from pipelines.ingest.assets import ingest_assets
 from pipelines.ingest.sensors import landing_sensor
 from pipelines.jobs import main_job
+from pipelines.publish.assets import published_warehouse
 from pipelines.resources import Folders
 from pipelines.settings import Settings, export_to_environment, load_settings
 from pipelines.transform.assets import outcomes_dbt_assets
@@ -26,7 +27,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     settings.warehouse.mkdir(parents=True, exist_ok=True)
     export_to_environment(settings)  # dbt's profiles.yml reads OUTCOMES_WAREHOUSE
     return Definitions(
-        assets=[*ingest_assets, *staging_assets, outcomes_dbt_assets],
+        assets=[*ingest_assets, *staging_assets, outcomes_dbt_assets, published_warehouse],
         asset_checks=[*gx_checks],
         jobs=[main_job],
         sensors=[landing_sensor],

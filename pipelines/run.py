@@ -10,6 +10,7 @@ import duckdb
 from dagster import DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -38,6 +39,7 @@ class RunSummary:
     outcomes: list[tuple[str, int, int]] = field(default_factory=list)  # label, n_met, n_eligible
     ae_per_100: float | None = None
     checks: dict[str, str] = field(default_factory=dict)  # check -> passed | warn | error
+    published: str | None = None
     report: str | None = None
 
     def render(self, seconds: float) -> str:
@@ -45,7 +47,8 @@ class RunSummary:
             f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILED'} in {seconds:.1f} s "
             f"({len(self.months)} months {self.months[0]} .. {self.months[-1]})",
             f"warehouse: {self.warehouse}",
-            f"report:    {self.report or 'not built yet (the publish stage lands with issue #5)'}",
+            f"published: {self.published or 'not published (the run did not reach the publish stage)'}",
+            f"report:    {self.report or 'not built yet (the monthly report lands with issue #5)'}",
             f"log:       {self.log_file}",
             "",
             f"  {'export':<15} {'read':>11} {'loaded':>11} {'quarantined':>11} {'held':>7} "
@@ -141,4 +144,9 @@ def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
                          checks=checks)
     if settings.build_db.exists():
         _read_figures(summary, settings.build_db)
+    published = settings.warehouse / PUBLISHED_NAME
+    if published.exists():
+        with duckdb.connect(str(published), read_only=True) as con:
+            build_id, built_at = con.execute("SELECT build_id, built_at FROM meta.build").fetchone()
+        summary.published = f"{published} (build {build_id}, {built_at:%Y-%m-%d %H:%M} UTC, read-only)"
     return summary

@@ -1,0 +1,45 @@
+"""Publish stage: the read-only warehouse for quality teams, rebuilt and swapped in after each build."""
+
+from pathlib import Path
+
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster_duckdb import DuckDBResource
+
+from pipelines.ingest.assets import OWNERS
+from pipelines.partitions import monthly_partitions
+from pipelines.publish.warehouse import PUBLISHED_NAME, publish
+from pipelines.resources import Folders
+from pipelines.transform.assets import outcomes_dbt_assets
+from pipelines.validate.assets import staging_asset_key
+
+MART_KEYS = sorted((k for k in outcomes_dbt_assets.keys if k.path[0] in ("marts", "seeds")),
+                   key=lambda k: k.to_user_string())
+
+
+@asset(
+    key=AssetKey(["publish", "warehouse"]),
+    deps=[*MART_KEYS, *(staging_asset_key(e) for e in ("sessions", "vitals", "questionnaires"))],
+    partitions_def=monthly_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="publish",
+    owners=OWNERS,
+    kinds={"duckdb"},
+    description=(
+        f"warehouse/{PUBLISHED_NAME}: the read-only copy quality teams query while pipelines run "
+        "(marts, reference seeds, data-quality tables and meta.build with the build id). Built as a new "
+        "file, checkpointed and swapped in with an atomic rename: open readers keep their snapshot, "
+        "a failed run never leaves a half-written file."
+    ),
+)
+def published_warehouse(
+    context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
+) -> MaterializeResult:
+    months = list(context.partition_keys)
+    done = publish(Path(duckdb.database), folders.warehouse_path, context.run_id, months)
+    context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables)")
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(done.path)),
+        "build_id": MetadataValue.text(done.build_id),
+        "tables": MetadataValue.int(done.tables),
+        "size_bytes": MetadataValue.int(done.size_bytes),
+    })

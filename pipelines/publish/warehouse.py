@@ -1,0 +1,95 @@
+"""Publish a read-only copy of the warehouse for readers, swapped in atomically.
+
+DuckDB allows one writer or many readers, never both, so quality teams must not open the
+file the pipeline writes (build.duckdb). After a successful build, the tables readers need
+are copied into a brand-new file next to the published one, checkpointed, closed and
+renamed over it with os.replace(): a reader that already holds the old file keeps its
+consistent snapshot (the old inode), new readers see the new build, and a failed or killed
+publish leaves only a temporary file behind, never a half-written outcomes.duckdb.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+PUBLISHED_NAME = "outcomes.duckdb"
+
+# Schemas copied whole from the build, and data-quality tables and summaries (no row values).
+COPIED_SCHEMAS = ("marts", "reference")
+DATA_QUALITY_QUERIES = {
+    "file_accounting": "SELECT * FROM build.data_quality.file_accounting",
+    "file_versions": "SELECT export, export_month, source_file, file_sha256, size_bytes, records, "
+                     "malformed, status, reason, schema_drift, recorded_at, is_current "
+                     "FROM build.raw.file_versions",
+    "quarantine_reasons": """
+        SELECT export, export_month, reason, held, count(*) AS n_rows FROM (
+            SELECT 'sessions' AS export, export_month, unnest(reasons) AS reason, held
+            FROM build.quarantine.sessions
+            UNION ALL SELECT 'vitals', export_month, unnest(reasons), held FROM build.quarantine.vitals
+            UNION ALL SELECT 'questionnaires', export_month, unnest(reasons), held
+            FROM build.quarantine.questionnaires
+            UNION ALL SELECT export, export_month, 'malformed_line', false
+            FROM build.quarantine.malformed_lines
+        ) GROUP BY ALL""",
+}
+
+
+@dataclass(frozen=True)
+class Published:
+    path: Path
+    build_id: str
+    tables: int
+    size_bytes: int
+
+
+def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'build' AND schema_name = ? "
+        "ORDER BY 1",
+        [schema],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def publish(build_db: Path, warehouse: Path, run_id: str, months: list[str]) -> Published:
+    """Copy the readers' tables from build_db into a new file and atomically replace the published one."""
+    target = warehouse / PUBLISHED_NAME
+    build_id = str(uuid.uuid4())
+    temporary = warehouse / f".{PUBLISHED_NAME}.{build_id}.tmp"
+    count = 0
+    try:
+        with duckdb.connect(str(temporary)) as con:
+            con.execute(f"ATTACH '{build_db}' AS build (READ_ONLY)")
+            for schema in COPIED_SCHEMAS:
+                con.execute(f"CREATE SCHEMA {schema}")
+                for table in _tables(con, schema):
+                    con.execute(f'CREATE TABLE {schema}."{table}" AS SELECT * FROM build.{schema}."{table}"')
+                    count += 1
+            con.execute("CREATE SCHEMA data_quality")
+            for table, query in DATA_QUALITY_QUERIES.items():
+                con.execute(f"CREATE TABLE data_quality.{table} AS {query}")
+                count += 1
+            con.execute("CREATE SCHEMA meta")
+            con.execute(
+                "CREATE TABLE meta.build AS SELECT ?::VARCHAR AS build_id, ?::TIMESTAMP AS built_at, "
+                "?::VARCHAR AS dagster_run_id, ?::VARCHAR[] AS months",
+                [build_id, datetime.now(UTC).replace(tzinfo=None), run_id, months],
+            )
+            con.execute("DETACH build")
+            con.execute("CHECKPOINT")
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        wal = target.with_name(target.name + ".wal")
+        if wal.exists():  # a WAL beside the new file would belong to the old one
+            wal.unlink()
+    finally:
+        for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return Published(target, build_id, count + 1, target.stat().st_size)

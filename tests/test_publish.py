@@ -1,0 +1,80 @@
+"""The published warehouse: built by a real run, read-only, swapped atomically under a reading process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.cli import main
+from pipelines.publish import warehouse
+from pipelines.publish.warehouse import PUBLISHED_NAME, publish
+from pipelines.settings import Settings
+
+READER = textwrap.dedent("""
+    import sys, duckdb
+    con = duckdb.connect(sys.argv[1], read_only=True)
+    query = "SELECT build_id, (SELECT count(*) FROM marts.response_rates) FROM meta.build"
+    print(*con.execute(query).fetchone(), flush=True)
+    sys.stdin.readline()  # hold the file open until told to read again
+    print(*con.execute(query).fetchone(), flush=True)
+""")
+
+
+def build_id(path: Path) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT build_id FROM meta.build").fetchone()[0]
+
+
+@pytest.fixture
+def built(settings: Settings, landing: Path) -> Settings:
+    assert main(["run"]) == 0
+    return settings
+
+
+def test_run_publishes_a_read_only_copy_with_the_marts(capsys: pytest.CaptureFixture[str],
+                                                      built: Settings) -> None:
+    published = built.warehouse / PUBLISHED_NAME
+    assert f"published: {published} (build " in capsys.readouterr().out
+    with duckdb.connect(str(published), read_only=True) as con:
+        tables = {f"{s}.{t}" for s, t in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
+        assert {"marts.response_rates", "marts.adverse_events", "data_quality.file_accounting",
+                "data_quality.quarantine_reasons", "meta.build", "reference.outcome_measures"} <= tables
+        assert not any(t.startswith(("raw.", "staging.", "quarantine.")) for t in tables)
+        with pytest.raises(duckdb.Error, match="read-only"):
+            con.execute("CREATE TABLE marts.scratch (x INTEGER)")
+    assert not list(built.warehouse.glob(".*.tmp"))
+
+
+def test_a_reader_keeps_its_snapshot_while_a_new_build_is_swapped_in(built: Settings) -> None:
+    published = built.warehouse / PUBLISHED_NAME
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(published)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        before = reader.stdout.readline().split()
+        new = publish(built.build_db, built.warehouse, "test-run", ["2025-01"])
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        after = reader.stdout.readline().split()
+    finally:
+        reader.communicate(timeout=60)
+    assert before == after  # same build id and row count: the old snapshot, unharmed
+    assert new.build_id != before[0]
+    assert build_id(published) == new.build_id  # a new reader sees the new build
+
+
+def test_a_failed_publish_leaves_the_previous_file_intact(built: Settings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    published = built.warehouse / PUBLISHED_NAME
+    previous = build_id(published)
+    monkeypatch.setitem(warehouse.DATA_QUALITY_QUERIES, "broken", "SELECT * FROM build.no_such.table")
+    with pytest.raises(duckdb.Error):
+        publish(built.build_db, built.warehouse, "test-run", ["2025-01"])
+    assert build_id(published) == previous
+    files = sorted(p.name for p in built.warehouse.iterdir() if p.is_file())
+    assert files == ["build.duckdb", PUBLISHED_NAME]
