@@ -7,7 +7,9 @@ from dagster_duckdb import DuckDBResource
 from pipelines.ingest.assets import ingest_assets
 from pipelines.ingest.sensors import landing_sensor
 from pipelines.jobs import main_job
+from pipelines.publish.alerts import export_freshness_sensor, run_failure_alert
 from pipelines.publish.assets import published_warehouse
+from pipelines.publish.schedules import monthly_outcomes_schedule
 from pipelines.resources import Folders
 from pipelines.settings import Settings, export_to_environment, load_settings
 from pipelines.transform.assets import outcomes_dbt_assets
@@ -30,7 +32,8 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         assets=[*ingest_assets, *staging_assets, outcomes_dbt_assets, published_warehouse],
         asset_checks=[*gx_checks],
         jobs=[main_job],
-        sensors=[landing_sensor],
+        schedules=[monthly_outcomes_schedule],
+        sensors=[landing_sensor, export_freshness_sensor, run_failure_alert],
         executor=in_process_executor,
         resources={
             "duckdb": DuckDBResource(database=str(settings.build_db)),
