@@ -30,11 +30,7 @@ candidates as (
         administrations.instrument,
         administrations.response_id,
         administrations.administered_at,
-        administrations.total_score,
-        row_number() over (
-            partition by courses.course_id, administrations.instrument
-            order by administrations.administered_at desc, administrations.response_id desc
-        ) as recency_rank
+        administrations.total_score
 
     from courses
     cross join windows
@@ -43,6 +39,11 @@ candidates as (
     where cast(administrations.administered_at as date)
             >= cast(courses.course_start as date) - windows.baseline_lookback_days
         and administrations.administered_at < courses.course_start
+    -- the latest one in the window
+    qualify row_number() over (
+        partition by courses.course_id, administrations.instrument
+        order by administrations.administered_at desc, administrations.response_id desc
+    ) = 1
 
 )
 
@@ -54,4 +55,3 @@ select
     total_score as baseline_score
 
 from candidates
-where recency_rank = 1

@@ -29,11 +29,7 @@ candidates as (
         administrations.instrument,
         administrations.response_id,
         administrations.administered_at,
-        administrations.total_score,
-        row_number() over (
-            partition by courses.course_id, administrations.instrument
-            order by administrations.administered_at desc, administrations.response_id desc
-        ) as recency_rank
+        administrations.total_score
 
     from courses
     cross join windows
@@ -41,6 +37,11 @@ candidates as (
         on courses.patient_id = administrations.patient_id
     where date_diff('day', cast(courses.course_start as date), cast(administrations.administered_at as date))
         between windows.endpoint_first_day and windows.endpoint_last_day
+    -- the latest one in the window
+    qualify row_number() over (
+        partition by courses.course_id, administrations.instrument
+        order by administrations.administered_at desc, administrations.response_id desc
+    ) = 1
 
 )
 
@@ -52,4 +53,3 @@ select
     total_score as endpoint_score
 
 from candidates
-where recency_rank = 1

@@ -32,11 +32,7 @@ candidates as (
         administrations.instrument,
         administrations.response_id,
         administrations.administered_at,
-        administrations.total_score,
-        row_number() over (
-            partition by course_sessions.session_id, administrations.instrument
-            order by administrations.administered_at desc, administrations.response_id desc
-        ) as recency_rank
+        administrations.total_score
 
     from course_sessions
     cross join windows
@@ -54,6 +50,11 @@ candidates as (
                 ) <= windows.after_infusion_max_days
             )
         )
+    -- the latest one in the window
+    qualify row_number() over (
+        partition by course_sessions.session_id, administrations.instrument
+        order by administrations.administered_at desc, administrations.response_id desc
+    ) = 1
 
 )
 
@@ -67,4 +68,3 @@ select
     total_score as after_infusion_score
 
 from candidates
-where recency_rank = 1
