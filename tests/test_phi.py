@@ -14,6 +14,7 @@ import pytest
 from pipelines import contract
 from pipelines.ingest import phi
 from pipelines.ingest.phi import PhiFinding, PhiRejected, scan_header, scan_values
+from pipelines.sql import lit
 from pipelines.synth import SynthConfig, generate
 
 
@@ -263,7 +264,7 @@ def test_cheap_gate_never_hides_a_match(con: duckdb.DuckDBPyConnection) -> None:
     values += ["".join(rng.choices(fragments, k=rng.randint(1, 9))) for _ in range(100_000)]
     values += [f"2025-03-14T{v}" for v in values[:20]] + [v.replace(" ", "") for v in values[:20]]
     con.execute("CREATE TEMP TABLE fuzz AS SELECT unnest(?::VARCHAR[]) AS v", [values])
-    strict = phi._lit("|".join(f"(?:{p})" for p in phi.STRICT_PATTERNS.values()))
+    strict = lit("|".join(f"(?:{p})" for p in phi.STRICT_PATTERNS.values()))
     matched = con.execute(f"SELECT count_if(regexp_matches(v, {strict})) FROM fuzz").fetchone()
     assert matched is not None and matched[0] > 500  # the fuzz really produces matches
     for column in ("site_id", "route", "session_start", "dose_mg"):

@@ -30,6 +30,7 @@ from pipelines.ingest.discover import LandingFile, sha256_of
 from pipelines.ingest.header import FileRejected, read_header
 from pipelines.ingest.phi import PhiRejected, scan_header, scan_values
 from pipelines.ingest.tables import ensure_ingest_tables
+from pipelines.sql import lit, q
 
 _scan_ids = itertools.count(1)
 
@@ -55,22 +56,14 @@ def describe_error(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: list[str]) -> str:
     """Read the file's rows into temp table _incoming (all text, line_number); returns the rejects table."""
-    path = _lit(str(file.path))
+    path = lit(str(file.path))
     scan = next(_scan_ids)
     rejects, scans = f"_rejects_{scan}", f"_reject_scans_{scan}"
     con.execute("DROP TABLE IF EXISTS _incoming")
     if file.is_parquet:
-        select = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in header)
+        select = ", ".join(f"CAST({q(c)} AS VARCHAR) AS {q(c)}" for c in header)
         con.execute(
             f"CREATE TEMP TABLE _incoming AS SELECT {select}, file_row_number + 2 AS line_number "
             f"FROM read_parquet({path}, file_row_number=true)"
@@ -78,7 +71,7 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: li
         con.execute(f"CREATE TEMP TABLE {rejects} (line BIGINT, error_type VARCHAR, "
                     "column_name VARCHAR, error_message VARCHAR, csv_line VARCHAR)")
         return rejects
-    columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in header) + "}"
+    columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in header) + "}"
     con.execute(
         f"CREATE TEMP TABLE _incoming_raw AS SELECT * FROM read_csv({path}, columns={columns}, "
         "header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
@@ -182,7 +175,7 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile) -> LoadResult:
     malformed = con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]  # type: ignore[index]
     result = LoadResult(file.export, file.month, file.path.name, digest, "loaded",
                         int(accepted) + int(malformed), int(malformed), drift=drift)
-    select = ", ".join(_q(c) if c in header else f"NULL::VARCHAR AS {_q(c)}" for c in exp.column_names)
+    select = ", ".join(q(c) if c in header else f"NULL::VARCHAR AS {q(c)}" for c in exp.column_names)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM raw.{exp.name} WHERE export_month = ?", [file.month])

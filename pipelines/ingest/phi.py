@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import duckdb
 
 from pipelines import contract
+from pipelines.sql import lit, q
 
 # --- Header scan -----------------------------------------------------------------------------
 # In rule patterns `#no` stands for a number word (`cell_no`, `hospital_number`) and `#id` for
@@ -378,14 +379,6 @@ def scan_header(file_name: str, export: str, columns: Sequence[str]) -> HeaderSc
 
 
 # --- Value scan ----------------------------------------------------------------------------------
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _contract_column(file_name: str, column: str) -> contract.Column | None:
     """The contract's definition of a column: from the file's export, else from any export."""
     match = contract.FILE_NAME_RE.match(file_name)
@@ -428,14 +421,14 @@ def _gate_expr(ref: str, col: contract.Column | None, strict: bool) -> str:
         return gates[0]
     if col is not None and col.dtype == "TIMESTAMP":
         gates.append(
-            f"NOT ({ref} LIKE {_lit(_ISO_TIMESTAMP_LIKE)} AND NOT contains({ref}, '@')"
+            f"NOT ({ref} LIKE {lit(_ISO_TIMESTAMP_LIKE)} AND NOT contains({ref}, '@')"
             f" AND NOT contains({ref}, ' '))"
         )
     vocabulary = col.allowed if col is not None and col.allowed else ()
     long_terms = [v for v in vocabulary if len(v) >= MIN_MATCH_LENGTH]
     if long_terms:
-        gates.append(f"{ref} NOT IN ({', '.join(_lit(v) for v in long_terms)})")
-    marks = " OR ".join(f"contains({ref}, {_lit(mark)})" for mark in ("@", " ", "(", "+"))
+        gates.append(f"{ref} NOT IN ({', '.join(lit(v) for v in long_terms)})")
+    marks = " OR ".join(f"contains({ref}, {lit(mark)})" for mark in ("@", " ", "(", "+"))
     separators = (
         f"{ref} LIKE '%-%-%' OR {ref} LIKE '%.%.%' OR (contains({ref}, '-') AND contains({ref}, '.'))"
     )
@@ -460,16 +453,16 @@ def value_scan_sql(
     for index, column in enumerate(columns):
         col = _contract_column(file_name, column)
         ref = f"c{index}"
-        renamed.append(f"{_q(column)} AS {ref}")
+        renamed.append(f"{q(column)} AS {ref}")
         strict = not _is_free_text(col)
         patterns = STRICT_PATTERNS if strict else LOOSE_PATTERNS
         combined = "|".join(f"(?:{p})" for p in patterns.values())
         gate = _gate_expr(ref, col, strict)
-        any_match = f"regexp_matches({ref}, {_lit(combined)})"
+        any_match = f"regexp_matches({ref}, {lit(combined)})"
         prefilters.append(f"{ref}, CASE WHEN {gate} THEN {any_match} END AS a{index}")
         for kind, pattern in patterns.items():
             flag = f"f{len(slots)}"
-            flags.append(f"CASE WHEN a{index} THEN regexp_matches({ref}, {_lit(pattern)}) END AS {flag}")
+            flags.append(f"CASE WHEN a{index} THEN regexp_matches({ref}, {lit(pattern)}) END AS {flag}")
             aggregates.append(f"count_if({flag}), min(CASE WHEN {flag} THEN line_number END)")
             slots.append((index, kind))
     sql = (

@@ -32,8 +32,8 @@ from great_expectations.datasource.fluent.interfaces import TestConnectionError
 from great_expectations.execution_engine import sqlalchemy_execution_engine as _gx_sql_engine
 
 from pipelines import contract
+from pipelines.sql import q
 from pipelines.validate import gx_suites
-from pipelines.validate.rules import q
 
 # Counts only: no partial unexpected list, no unexpected rows (UnexpectedRowsExpectation adds its
 # rows only under COMPLETE), no index lists.

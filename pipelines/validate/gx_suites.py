@@ -39,7 +39,8 @@ import great_expectations.expectations as gxe
 
 from pipelines import contract
 from pipelines.settings import PROJECT_ROOT
-from pipelines.validate.rules import Rule, q, row_rules, typed
+from pipelines.sql import q
+from pipelines.validate.rules import Rule, row_rules, typed
 
 SUITE_DIR: Path = PROJECT_ROOT / "expectations"
 RAW_SCHEMA = "raw"

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 import duckdb
 
 from pipelines import contract
-from pipelines.validate.rules import q, row_rules, sql_list, typed
+from pipelines.sql import q, sql_list
+from pipelines.validate.rules import row_rules, typed
 
 ORPHAN_REASONS = ("session_id.orphan", "patient_id.orphan")
 
@@ -234,12 +235,9 @@ def months_with_adoptable_orphans(con: duckdb.DuckDBPyConnection, export_name: s
     if export_name == "sessions":
         return []
     ensure_validate_tables(con)
-    if export_name == "vitals":
-        resolvable = "trim(session_id) IN (SELECT session_id FROM staging.sessions)"
-    else:
-        resolvable = ("trim(patient_id) IN (SELECT patient_id FROM staging.sessions) AND "
-                      "(nullif(trim(session_id), '') IS NULL OR "
-                      "trim(session_id) IN (SELECT session_id FROM staging.sessions))")
+    # The same orphan predicates that held the rows: a row is adoptable when none holds any more.
+    orphan = [pred for name, pred in _table_reasons(export_name, "") if name in ORPHAN_REASONS]
+    resolvable = " AND ".join(f"NOT coalesce({pred}, false)" for pred in orphan)
     rows = con.execute(
         f"SELECT DISTINCT export_month FROM quarantine.{export_name} WHERE held AND {resolvable} ORDER BY 1"
     ).fetchall()

@@ -15,6 +15,7 @@ import duckdb
 
 from pipelines import contract
 from pipelines.contract import Column, Export
+from pipelines.sql import q, sql_list
 
 
 @dataclass(frozen=True)
@@ -26,16 +27,6 @@ class Rule:
     column: str
     message: str  # human-readable reason, never containing row values
     violation: str
-
-
-def sql_list(values: tuple[str, ...] | list[str]) -> str:
-    """Render a tuple of strings as a SQL list literal."""
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
-
-
-def q(name: str) -> str:
-    """Quote an identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 NUMBER_PATTERNS = {"INTEGER": r"[+-]?[0-9]+", "DOUBLE": r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"}
