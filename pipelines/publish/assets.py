@@ -12,7 +12,7 @@ from pipelines.resources import Folders
 from pipelines.transform.assets import outcomes_dbt_assets
 from pipelines.validate.assets import staging_asset_key
 
-MART_KEYS = sorted((k for k in outcomes_dbt_assets.keys if k.path[0] in ("marts", "seeds")),
+MART_KEYS = sorted((k for k in outcomes_dbt_assets.keys if k.path[0] in ("marts", "reporting", "seeds")),
                    key=lambda k: k.to_user_string())
 
 

@@ -18,10 +18,14 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.publish.data_quality import create_reporting_data_quality
+
 PUBLISHED_NAME = "outcomes.duckdb"
 
-# Schemas copied whole from the build, and data-quality tables and summaries (no row values).
-COPIED_SCHEMAS = ("marts", "reference")
+# Schemas copied whole from the build (marts: unsuppressed, for the internal quality team;
+# reporting: small cells suppressed, for everything that leaves the team), and data-quality
+# tables and summaries (no row values).
+COPIED_SCHEMAS = ("marts", "reporting", "reference")
 DATA_QUALITY_QUERIES = {
     "file_accounting": "SELECT * FROM build.data_quality.file_accounting",
     "file_versions": "SELECT export, export_month, source_file, file_sha256, size_bytes, records, "
@@ -75,7 +79,20 @@ def publish(build_db: Path, warehouse: Path, run_id: str, months: list[str]) -> 
             for table, query in DATA_QUALITY_QUERIES.items():
                 con.execute(f"CREATE TABLE data_quality.{table} AS {query}")
                 count += 1
+            create_reporting_data_quality(con, "build")
+            count += 2
             con.execute("CREATE SCHEMA meta")
+            # Row counts of this build's tables: a reader can check that what it reads is one
+            # consistent build (the load test does).
+            con.execute(
+                "CREATE TABLE meta.build_tables (schema_name VARCHAR, table_name VARCHAR, n_rows BIGINT)"
+            )
+            for schema, table in con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() "
+                "WHERE database_name = current_database() AND schema_name <> 'meta' ORDER BY ALL"
+            ).fetchall():
+                n_rows = con.execute(f'SELECT count(*) FROM {schema}."{table}"').fetchone()[0]
+                con.execute("INSERT INTO meta.build_tables VALUES (?, ?, ?)", [schema, table, n_rows])
             con.execute(
                 "CREATE TABLE meta.build AS SELECT ?::VARCHAR AS build_id, ?::TIMESTAMP AS built_at, "
                 "?::VARCHAR AS dagster_run_id, ?::VARCHAR[] AS months",

@@ -14,7 +14,10 @@ OWNERS = ["team:clinical-analytics"]
 
 
 class OutcomesTranslator(DagsterDbtTranslator):
-    """Models keyed by layer (dbt_staging/…, intermediate/…, marts/…) in the transform group.
+    """Models keyed by layer and table (dbt_staging/…, intermediate/…, marts/…, reporting/…).
+
+    The key uses the table name (dbt alias): reporting/response_rates is the table
+    reporting.response_rates, built by the model reporting_response_rates.
 
     Sources keep dagster-dbt's default key, [source, table], so `staging.sessions` is the
     validate stage's `staging/sessions` asset.
@@ -25,7 +28,8 @@ class OutcomesTranslator(DagsterDbtTranslator):
             layer = dbt_resource_props["fqn"][1] if len(dbt_resource_props["fqn"]) > 2 else "seeds"
             if dbt_resource_props["resource_type"] == "seed":
                 layer = "seeds"
-            return AssetKey([f"dbt_{layer}" if layer == "staging" else layer, dbt_resource_props["name"]])
+            table = dbt_resource_props.get("alias") or dbt_resource_props["name"]
+            return AssetKey([f"dbt_{layer}" if layer == "staging" else layer, table])
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
