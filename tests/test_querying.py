@@ -100,3 +100,10 @@ def test_mart_columns_in_the_doc_match_the_published_marts(con: duckdb.DuckDBPyC
 def test_the_doc_warns_that_marts_are_unsuppressed() -> None:
     text = DOC.read_text(encoding="utf-8")
     assert "unsuppressed" in text and "issue #5" in text and "reporting" in text
+
+
+def test_every_reporting_table_is_documented(con: duckdb.DuckDBPyConnection) -> None:
+    documented = set(re.findall(r"^\| `reporting\.(\w+)` \|", DOC.read_text(encoding="utf-8"), re.MULTILINE))
+    published = {t for (t,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'reporting'").fetchall()}
+    assert documented == published
