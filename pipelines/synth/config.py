@@ -75,7 +75,9 @@ class SynthConfig:
 # Vitals rows are ~140 per non-cancelled session (28 time points x 5 measures); patient
 # counts were tuned by measurement to reach the intended vitals volume.
 SCALES: dict[str, SynthConfig] = {
-    "small": SynthConfig(sites=4, patients=120, months=6, start_month="2025-01"),
+    # small: the demo of `outcomes run`; a year, so the report has a trend, and enough patients
+    # per month that the network rows survive small-cell suppression.
+    "small": SynthConfig(sites=4, patients=600, months=12, start_month="2025-01"),
     "medium": SynthConfig(sites=20, patients=4_900, months=24, start_month="2024-01"),
     "large": SynthConfig(sites=100, patients=28_000, months=36, start_month="2023-01"),
     "xl": SynthConfig(sites=200, patients=56_000, months=36, start_month="2023-01"),
