@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterEventType, DagsterInstance
 
 from pipelines import contract
 from pipelines.cli import build_parser, main
@@ -46,6 +46,12 @@ def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Pa
         runs = instance.get_runs()
         assert [r.job_name for r in runs] == ["main"]
         assert runs[0].is_success
+        # Row counts on every materialization that has rows (dbt's stg views and the report do not).
+        events = instance.all_logs(runs[0].run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+        keys_without = {e.asset_materialization.asset_key.to_user_string() for e in events
+                        if "dagster/row_count" not in e.asset_materialization.metadata}
+        assert events
+        assert all(k.startswith(("dbt_staging/", "publish/report")) for k in keys_without), keys_without
 
 
 def test_run_generates_sample_exports_when_landing_is_empty(settings: Settings,

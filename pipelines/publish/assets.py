@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import duckdb as duckdb_module  # the asset's `duckdb` argument is the resource
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
@@ -37,7 +38,10 @@ def published_warehouse(
     months = list(context.partition_keys)
     done = publish(Path(duckdb.database), folders.warehouse_path, context.run_id, months)
     context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables)")
+    with duckdb_module.connect(str(done.path), read_only=True) as con:
+        rows = con.execute("SELECT sum(n_rows)::BIGINT FROM meta.build_tables").fetchone()[0]
     return MaterializeResult(metadata={
+        "dagster/row_count": MetadataValue.int(rows),
         "path": MetadataValue.path(str(done.path)),
         "build_id": MetadataValue.text(done.build_id),
         "tables": MetadataValue.int(done.tables),

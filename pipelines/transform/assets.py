@@ -1,16 +1,22 @@
 """dbt models as Dagster assets (dagster-dbt): one `dbt build` per run, partition range passed as vars."""
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy
+import duckdb
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MetadataValue, Output
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_duckdb import DuckDBResource
 
 from pipelines.partitions import monthly_partitions
 from pipelines.transform.project import ensure_manifest, outcomes_dbt_project
 
 OWNERS = ["team:clinical-analytics"]
+
+# The DuckDB schema of each asset-key layer (dbt_project.yml's +schema per folder).
+SCHEMA_OF_LAYER = {"dbt_staging": "stg", "intermediate": "intermediate", "marts": "marts",
+                   "reporting": "reporting", "seeds": "reference"}
 
 
 class OutcomesTranslator(DagsterDbtTranslator):
@@ -48,7 +54,9 @@ class OutcomesTranslator(DagsterDbtTranslator):
     partitions_def=monthly_partitions,
     backfill_policy=BackfillPolicy.single_run(),
 )
-def outcomes_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+def outcomes_dbt_assets(
+    context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
     """Seeds, models and data tests in one `dbt build`; incremental models get the month range as vars.
 
     dbt unit tests check the SQL, not the data: they run in the test suite (tests/test_dbt_models.py),
@@ -57,4 +65,29 @@ def outcomes_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource) -> 
     months = context.partition_key_range
     dbt_vars = {"min_month": months.start, "max_month": months.end}
     args = ["build", "--vars", json.dumps(dbt_vars), "--exclude-resource-type", "unit_test"]
-    yield from dbt.cli(args, context=context).stream()
+    events = list(dbt.cli(args, context=context).stream())
+    yield from with_row_counts(context, events, duckdb.database)
+
+
+def with_row_counts(context: AssetExecutionContext, events: Iterable[Any], database: str) -> Iterator[Any]:
+    """Add dagster/row_count to each model's and seed's materialization.
+
+    dagster-dbt's fetch_row_counts queries while dbt still runs, but DuckDB allows one writer
+    and the dbt process holds the file, so the counts are read once dbt has finished.
+    """
+    events = list(events)
+    with duckdb.connect(database, read_only=True) as con:
+        tables = set(con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall())
+        counts: dict[str, int] = {}
+        for event in events:
+            if isinstance(event, Output):
+                key = context.asset_key_for_output(event.output_name)
+                table = (SCHEMA_OF_LAYER.get(key.path[0], ""), key.path[-1])
+                if table in tables:  # views (stg) have no row count of their own
+                    counts[event.output_name] = con.execute(
+                        f'SELECT count(*) FROM "{table[0]}"."{table[1]}"').fetchone()[0]
+    for event in events:
+        if isinstance(event, Output) and event.output_name in counts:
+            row_count = MetadataValue.int(counts[event.output_name])
+            event = event.with_metadata({**event.metadata, "dagster/row_count": row_count})
+        yield event
