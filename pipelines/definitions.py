@@ -9,6 +9,7 @@ from pipelines.ingest.sensors import landing_sensor
 from pipelines.jobs import main_job
 from pipelines.publish.alerts import export_freshness_sensor, run_failure_alert
 from pipelines.publish.assets import published_warehouse
+from pipelines.publish.report.asset import monthly_report
 from pipelines.publish.schedules import monthly_outcomes_schedule
 from pipelines.resources import Folders
 from pipelines.settings import Settings, export_to_environment, load_settings
@@ -29,7 +30,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     settings.warehouse.mkdir(parents=True, exist_ok=True)
     export_to_environment(settings)  # dbt's profiles.yml reads OUTCOMES_WAREHOUSE
     return Definitions(
-        assets=[*ingest_assets, *staging_assets, outcomes_dbt_assets, published_warehouse],
+        assets=[*ingest_assets, *staging_assets, outcomes_dbt_assets, published_warehouse, monthly_report],
         asset_checks=[*gx_checks],
         jobs=[main_job],
         schedules=[monthly_outcomes_schedule],

@@ -10,6 +10,7 @@ import duckdb
 from dagster import DagsterInstance
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from pipelines.publish.report.asset import REPORT_KEY
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
 
@@ -48,7 +49,7 @@ class RunSummary:
             f"({len(self.months)} months {self.months[0]} .. {self.months[-1]})",
             f"warehouse: {self.warehouse}",
             f"published: {self.published or 'not published (the run did not reach the publish stage)'}",
-            f"report:    {self.report or 'not built yet (the monthly report lands with issue #5)'}",
+            f"report:    {self.report or 'not rendered (the run did not reach the monthly report)'}",
             f"log:       {self.log_file}",
             "",
             f"  {'export':<15} {'read':>11} {'loaded':>11} {'quarantined':>11} {'held':>7} "
@@ -149,4 +150,10 @@ def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
         with duckdb.connect(str(published), read_only=True) as con:
             build_id, built_at = con.execute("SELECT build_id, built_at FROM meta.build").fetchone()
         summary.published = f"{published} (build {build_id}, {built_at:%Y-%m-%d %H:%M} UTC, read-only)"
+    for event in result.all_events:  # the latest month's report, if this run rendered it
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == REPORT_KEY \
+                and event.partition == months[-1]:
+            metadata = event.materialization.metadata
+            summary.report = (f"{metadata['html_path'].value} and {Path(metadata['pdf_path'].value).name} "
+                              f"({metadata['pdf_pages'].value} pages)")
     return summary

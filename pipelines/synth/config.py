@@ -77,7 +77,7 @@ class SynthConfig:
 SCALES: dict[str, SynthConfig] = {
     # small: the demo of `outcomes run`; a year, so the report has a trend, and enough patients
     # per month that the network rows survive small-cell suppression.
-    "small": SynthConfig(sites=4, patients=600, months=12, start_month="2025-01"),
+    "small": SynthConfig(sites=4, patients=1_000, months=12, start_month="2025-01"),
     "medium": SynthConfig(sites=20, patients=4_900, months=24, start_month="2024-01"),
     "large": SynthConfig(sites=100, patients=28_000, months=36, start_month="2023-01"),
     "xl": SynthConfig(sites=200, patients=56_000, months=36, start_month="2023-01"),

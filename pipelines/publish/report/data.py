@@ -1,0 +1,247 @@
+"""Everything the report shows for one month, read from the published warehouse.
+
+Reads only `reporting.*` (small cells suppressed), `reference.*` (definitions and sources) and
+`meta.build`. Never `marts.*`: those hold exact small counts and must not leave the quality
+team. Rows are plain dicts keyed by column name, so the template and the charts depend on
+column names only, and every reporting row keeps its `suppressed_cells` list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+
+Row = dict[str, Any]
+
+ALL = "ALL"
+SMALL_CELL_MAX = 10  # CMS cell size suppression policy: counts 1-10 are never shown
+INSTRUMENT_ORDER = ("PCL5", "PHQ9", "GAD7")
+HEADLINE_MEASURES = ("response", "remission")
+CHART_INSTRUMENTS = ("PCL5", "PHQ9")  # by infusion; trajectories add GAD-7 when it has response rows
+TREND_MONTHS = 12
+PCHART_MONTHS = 24
+SAFETY_REASONS = ("any", "grade_3_plus", "serious", "item9_rise")
+EXPORTS = ("sessions", "vitals", "questionnaires")
+
+
+def add_months(month: date, n: int) -> date:
+    """First day of the month n months after (n < 0: before) `month`."""
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_of(key: str) -> date:
+    """The first day of a partition key's month ("2025-06" -> 2025-06-01)."""
+    return date.fromisoformat(f"{key}-01")
+
+
+@dataclass(frozen=True)
+class Build:
+    build_id: str
+    built_at: datetime
+    months: list[str]
+
+
+@dataclass
+class CohortSeries:
+    """One instrument's by-infusion or trajectory rows for the cohort month chosen for it."""
+
+    instrument: str
+    cohort_month: date | None  # None: no cohort in the window has a shown value
+    rows: list[Row]
+
+
+@dataclass
+class SiteData:
+    """A site above the suppression threshold in the report month."""
+
+    site_id: str
+    control: Row  # reporting.ae_control_chart for the month
+    ae_any: Row | None  # reporting.adverse_events, term 'any'
+    pchart: list[Row]  # the site's ae_control_chart rows, last 24 months
+    headline: list[Row]  # reporting.response_rates for the headline cohort, response and remission
+
+
+@dataclass
+class ReportData:
+    """All figures of one month's report (month M; headline cohort M - 2)."""
+
+    month: date
+    headline_cohort: date
+    build: Build
+    instruments: dict[str, Row]  # reference.instruments by instrument
+    headline_instruments: list[str]  # instruments with response rows in the trend window
+    headline: list[Row]
+    trend: list[Row]
+    by_infusion: list[CohortSeries]
+    trajectories: list[CohortSeries]
+    ae_terms: list[Row]
+    ae_any: Row | None
+    pchart: list[Row]
+    signals: list[Row]
+    safety: list[Row]
+    file_accounting: list[Row]
+    quarantine: list[Row]
+    outcome_measures: list[Row]
+    vital_thresholds: list[Row]
+    assessment_windows: Row
+    ae_labels: dict[str, str]
+    vital_labels: dict[str, str]  # systolic_bp -> Systolic blood pressure (reference.measure_codes)
+    sites: list[SiteData] = field(default_factory=list)
+    suppressed_sites: list[str] = field(default_factory=list)  # sites with sessions in M but no section
+
+    @property
+    def trend_start(self) -> date:
+        return add_months(self.headline_cohort, -(TREND_MONTHS - 1))
+
+    @property
+    def pchart_start(self) -> date:
+        return add_months(self.month, -(PCHART_MONTHS - 1))
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:
+    """Run a query and return its rows as dicts."""
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                        [schema, table]).fetchone()
+    return bool(found and found[0])
+
+
+def _instrument_rank(instrument: str) -> int:
+    return INSTRUMENT_ORDER.index(instrument) if instrument in INSTRUMENT_ORDER else len(INSTRUMENT_ORDER)
+
+
+def read_build(con: duckdb.DuckDBPyConnection) -> Build:
+    found = rows(con, "SELECT build_id, built_at, months FROM meta.build")
+    if not found:
+        raise ValueError("meta.build is empty: not a published warehouse")
+    return Build(found[0]["build_id"], found[0]["built_at"], list(found[0]["months"] or []))
+
+
+def _cohort_series(con: duckdb.DuckDBPyConnection, table: str, value: str, instrument: str,
+                   first: date, last: date, site_id: str = ALL) -> CohortSeries:
+    """The cohort month in [first, last] with the most shown values (ties: the most recent), and its rows.
+
+    Pooling cohort months would create new, unsuppressed totals, so each chart shows one
+    cohort month's own (already suppressed) network rows and says which month it is; the
+    fullest recent curve says more than the latest one with a single point left.
+    """
+    order = "infusion_number" if table == "response_by_infusion" else "timepoint"
+    best = con.execute(
+        f"SELECT cohort_month FROM reporting.{table} WHERE site_id = ? AND instrument = ? "
+        f"AND cohort_month BETWEEN ? AND ? GROUP BY cohort_month HAVING count({value}) > 0 "
+        f"ORDER BY count({value}) DESC, cohort_month DESC LIMIT 1",
+        [site_id, instrument, first, last],
+    ).fetchone()
+    if best is None:
+        return CohortSeries(instrument, None, [])
+    found = rows(con, f"SELECT * FROM reporting.{table} WHERE site_id = ? AND instrument = ? "
+                      f"AND cohort_month = ? ORDER BY {order}", [site_id, instrument, best[0]])
+    return CohortSeries(instrument, best[0], found)
+
+
+def _headline(con: duckdb.DuckDBPyConnection, cohort: date, site_id: str) -> list[Row]:
+    found = rows(con, "SELECT * FROM reporting.response_rates WHERE cohort_month = ? AND site_id = ? "
+                      "AND measure IN ('response', 'remission')", [cohort, site_id])
+    return sorted(found, key=lambda r: (_instrument_rank(r["instrument"]),
+                                        HEADLINE_MEASURES.index(r["measure"])))
+
+
+def _control_series(con: duckdb.DuckDBPyConnection, site_id: str, first: date, last: date) -> list[Row]:
+    return rows(con, "SELECT * FROM reporting.ae_control_chart WHERE site_id = ? AND month BETWEEN ? AND ? "
+                     "ORDER BY month", [site_id, first, last])
+
+
+def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportData:
+    """Read every figure of the report for `month_key` ("YYYY-MM") from a published warehouse."""
+    month = month_of(month_key)
+    cohort = add_months(month, -2)
+    trend_first = add_months(cohort, -(TREND_MONTHS - 1))
+    pchart_first = add_months(month, -(PCHART_MONTHS - 1))
+
+    instruments = {r["instrument"]: r for r in rows(con, "SELECT * FROM reference.instruments")}
+    trend = rows(con, "SELECT * FROM reporting.response_rates WHERE site_id = 'ALL' "
+                      "AND measure IN ('response', 'remission') AND cohort_month BETWEEN ? AND ? "
+                      "ORDER BY cohort_month", [trend_first, cohort])
+    present = {r["instrument"] for r in trend}
+    headline_instruments = sorted(present, key=_instrument_rank)
+
+    by_infusion = [_cohort_series(con, "response_by_infusion", "rate", i, trend_first, cohort)
+                   for i in CHART_INSTRUMENTS]
+    trajectory_instruments = [i for i in INSTRUMENT_ORDER if i in CHART_INSTRUMENTS or i in present]
+    trajectories = [_cohort_series(con, "score_trajectories", "mean_score", i, trend_first, cohort)
+                    for i in trajectory_instruments]
+
+    ae_labels = {r["ae_term"]: r["label"] for r in rows(con, "SELECT ae_term, label FROM reference.ae_terms")}
+    ae_labels.setdefault("any", "Any adverse event")
+    ae_all = rows(con, "SELECT * FROM reporting.adverse_events WHERE month = ? AND site_id = 'ALL'", [month])
+    ae_any = next((r for r in ae_all if r["ae_term"] == "any"), None)
+    ae_terms = [r for r in ae_all if r["ae_term"] != "any"]
+    ae_terms.sort(key=lambda r: (r["rate_per_100_sessions"] is None, -(r["rate_per_100_sessions"] or 0),
+                                 ae_labels.get(r["ae_term"], r["ae_term"])))
+
+    signals = rows(con, "SELECT * FROM reporting.ae_control_chart WHERE month = ? AND signal "
+                        "ORDER BY site_id <> 'ALL', site_id", [month])
+    safety = rows(con, "SELECT * FROM reporting.safety_signal_counts WHERE month = ? "
+                       "ORDER BY site_id <> 'ALL', site_id", [month])
+    file_accounting = rows(con, "SELECT * FROM reporting.file_accounting WHERE export_month = ?", [month_key])
+    file_accounting.sort(key=lambda r: EXPORTS.index(r["export"]) if r["export"] in EXPORTS else 99)
+    quarantine = rows(con, "SELECT * FROM reporting.quarantine_reasons WHERE export_month = ? "
+                           "ORDER BY export, n_rows DESC NULLS LAST, reason", [month_key])
+
+    outcome_measures = rows(con, "SELECT * FROM reference.outcome_measures")
+    outcome_measures.sort(key=lambda r: _instrument_rank(r["instrument"]))
+    windows = rows(con, "SELECT * FROM reference.assessment_windows")
+    vital_labels = {}
+    if _has_table(con, "reference", "measure_codes"):  # optional: labels only, measure names otherwise
+        vital_labels = {r["measure"]: r["label"] for r in rows(
+            con, "SELECT DISTINCT measure, label FROM reference.measure_codes WHERE code_system = 'name'")}
+
+    site_controls = rows(con, "SELECT * FROM reporting.ae_control_chart WHERE month = ? AND site_id <> 'ALL' "
+                              "ORDER BY site_id", [month])
+    sites: list[SiteData] = []
+    suppressed_sites: list[str] = []
+    for control in site_controls:
+        site_id = control["site_id"]
+        if control["n_sessions"] is None or control["n_sessions"] <= SMALL_CELL_MAX:
+            suppressed_sites.append(site_id)
+            continue
+        site_any = rows(con, "SELECT * FROM reporting.adverse_events WHERE month = ? AND site_id = ? "
+                             "AND ae_term = 'any'", [month, site_id])
+        sites.append(SiteData(site_id, control, site_any[0] if site_any else None,
+                              _control_series(con, site_id, pchart_first, month),
+                              _headline(con, cohort, site_id)))
+
+    return ReportData(
+        month=month,
+        headline_cohort=cohort,
+        build=read_build(con),
+        instruments=instruments,
+        headline_instruments=headline_instruments,
+        headline=_headline(con, cohort, ALL),
+        trend=trend,
+        by_infusion=by_infusion,
+        trajectories=trajectories,
+        ae_terms=ae_terms,
+        ae_any=ae_any,
+        pchart=_control_series(con, ALL, pchart_first, month),
+        signals=signals,
+        safety=safety,
+        file_accounting=file_accounting,
+        quarantine=quarantine,
+        outcome_measures=outcome_measures,
+        vital_thresholds=rows(con, "SELECT * FROM reference.vital_thresholds"),
+        assessment_windows=windows[0] if windows else {},
+        ae_labels=ae_labels,
+        vital_labels=vital_labels,
+        sites=sites,
+        suppressed_sites=suppressed_sites,
+    )
