@@ -14,6 +14,7 @@ import io
 import re
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
@@ -30,8 +31,9 @@ class FileRejected(ValueError):
 
 
 def _first_line(raw: bytes) -> bytes:
-    end = raw.find(b"\n")
-    return raw if end < 0 else raw[:end]
+    """Bytes before the first line break: LF, CR LF or a lone CR (old Mac files; DuckDB reads those too)."""
+    ends = [i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0]
+    return raw[:min(ends)] if ends else raw
 
 
 def _read_head(path: Path) -> bytes:
@@ -44,6 +46,62 @@ def _read_head(path: Path) -> bytes:
             raise FileRejected(f"{path.name}: not a readable gzip file ({type(exc).__name__})") from None
     with path.open("rb") as handle:
         return handle.read(MAX_HEADER_BYTES)
+
+
+def _open_text_bytes(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")  # type: ignore[return-value]
+
+
+_ENDINGS = {b"\n": "LF", b"\r\n": "CR LF", b"\r": "CR"}
+# A line break that is not the file's own: the file's style (its first line's) -> pattern.
+_FOREIGN_BREAK = {
+    "LF": re.compile(rb"\r\n?"),
+    "CR LF": re.compile(rb"\r(?!\n)|(?<!\r)\n"),
+    "CR": re.compile(rb"\r?\n"),
+}
+
+
+def line_ending_problem(path: Path, chunk: int = 1 << 20) -> str | None:
+    """Where a CSV file first breaks the line-ending style of its first line (`line N: ...`), or None.
+
+    DuckDB's strict reader fails a whole file on mixed line endings or a stray carriage return
+    with "the CSV Parser state machine reached an invalid state" and no line number; this finds
+    the line for the rejection message. Only called after such a failure; it scans the bytes in
+    chunks with one regex. (A CR inside a quoted field is legal CSV but is reported if it comes first.)
+    """
+    style: str | None = None
+    line, carry = 1, b""
+    with _open_text_bytes(path) as handle:
+        while True:
+            try:
+                block = handle.read(chunk)
+            except (OSError, EOFError, zlib.error):  # a gzip stream cut short: no line to name
+                return None
+            data, at_end = carry + block, not block
+            # Hold back a trailing CR: the next block may complete it to a CR LF.
+            cut = len(data) - 1 if not at_end and data.endswith(b"\r") else len(data)
+            scan, carry = data[:cut], data[cut:]
+            if style is None:
+                first = re.search(rb"\r\n|\r|\n", scan)
+                if first is None:
+                    if at_end:
+                        return None
+                    carry = data
+                    continue
+                style = _ENDINGS[first.group()]
+            newline = b"\r" if style == "CR" else b"\n"
+            found = _FOREIGN_BREAK[style].search(scan)
+            if found is None:
+                line += scan.count(newline)
+                if at_end:
+                    return None
+                continue
+            line += scan.count(newline, 0, found.start())
+            ending = _ENDINGS[found.group()]
+            if ending == "CR":  # a line's end (old Mac) or a stray CR inside it: either way, not this file's
+                return (f"line {line}: carriage return (CR) without a line feed, while line 1 ends with "
+                        f"{style} (mixed line endings)")
+            return f"line {line}: ends with {ending} while line 1 ends with {style} (mixed line endings)"
 
 
 def read_header(con: duckdb.DuckDBPyConnection, file: LandingFile) -> list[str]:
@@ -68,9 +126,11 @@ def read_header(con: duckdb.DuckDBPyConnection, file: LandingFile) -> list[str]:
     if line.startswith(codecs.BOM_UTF8):
         line = line[len(codecs.BOM_UTF8):]
     try:
-        text = line.decode("utf-8").rstrip("\r")
+        text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FileRejected(f"{name}: line 1, column {exc.start + 1}: header is not UTF-8 text") from None
+    if not text:
+        raise FileRejected(f"{name}: line 1 is empty; expected the header row there")
     columns = [c.strip() for c in next(csv.reader(io.StringIO(text)))]
     if len(columns) < 2:
         raise FileRejected(f"{name}: line 1 has {len(columns)} column(s); expected a comma-separated header")

@@ -27,7 +27,7 @@ import duckdb
 
 from pipelines import contract
 from pipelines.ingest.discover import LandingFile, sha256_of
-from pipelines.ingest.header import FileRejected, read_header
+from pipelines.ingest.header import FileRejected, line_ending_problem, read_header
 from pipelines.ingest.phi import PhiRejected, scan_header, scan_values
 from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.sql import lit, q
@@ -69,7 +69,7 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: li
             f"FROM read_parquet({path}, file_row_number=true)"
         )
         con.execute(f"CREATE TEMP TABLE {rejects} (line BIGINT, error_type VARCHAR, "
-                    "column_name VARCHAR, error_message VARCHAR, csv_line VARCHAR)")
+                    "column_name VARCHAR, error_message VARCHAR, csv_line VARCHAR, quote_column VARCHAR)")
         return rejects
     columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in header) + "}"
     con.execute(
@@ -83,15 +83,19 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: li
         f"""CREATE OR REPLACE TEMP TABLE {rejects} AS
         SELECT line, string_agg(DISTINCT error_type, '; ' ORDER BY error_type) AS error_type,
                string_agg(column_name, ', ' ORDER BY column_idx) AS column_name,
-               min(error_message) AS error_message, min(csv_line) AS csv_line
+               min(error_message) AS error_message, min(csv_line) AS csv_line,
+               min(column_name) FILTER (error_type = 'UNQUOTED VALUE') AS quote_column
         FROM {rejects} GROUP BY line"""
     )
     # Accepted row k (insertion order = file order) sits at record k + 1 plus the number of
     # malformed records before it: t_j = line_j - 1 - j rows are accepted before the j-th reject.
+    # Adjacent rejects share a t_j; the last of them counts (ASOF would pick any one of a tie).
     con.execute(
         f"""CREATE TEMP TABLE _incoming AS
-        WITH t AS (SELECT line - 1 - row_number() OVER (ORDER BY line) AS before, row_number()
-                   OVER (ORDER BY line) AS j FROM {rejects}),
+        WITH t AS (SELECT before, max(j) AS j FROM (
+                       SELECT line - 1 - row_number() OVER (ORDER BY line) AS before,
+                              row_number() OVER (ORDER BY line) AS j FROM {rejects})
+                   GROUP BY before),
              r AS (SELECT *, rowid + 1 AS k FROM _incoming_raw)
         SELECT r.* EXCLUDE (k), r.k + 1 + coalesce(t.j, 0) AS line_number
         FROM r ASOF LEFT JOIN t ON r.k > t.before
@@ -99,6 +103,40 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: li
     )
     con.execute("DROP TABLE _incoming_raw")
     return rejects
+
+
+def _unreadable(file: LandingFile, exc: duckdb.Error) -> FileRejected:
+    """The rejection for a file DuckDB's reader gave up on, naming the line when it can be found."""
+    text = describe_error(exc).replace(str(file.path), file.path.name)
+    if "state machine reached an invalid state" in text:
+        where = line_ending_problem(file.path)
+        if where:
+            return FileRejected(f"{file.path.name}: {where}; file rejected (the reader cannot split it into "
+                                "records)")
+    return FileRejected(f"{file.path.name}: cannot be read: {text}")
+
+
+def _reject_runaway_quote(con: duckdb.DuckDBPyConnection, file: LandingFile, rejects: str) -> None:
+    """Reject the file when a malformed record's quote runs on over the lines after it.
+
+    An opening quote that is not closed on its own line swallows every following line up to
+    the next quote (or the end of the file) into one field: those lines are neither rows nor
+    malformed lines of their own, so the file's record count, and every count derived from
+    it, would silently shrink. A broken quote on the last line (or closed on its own line)
+    stays an ordinary malformed line.
+    """
+    runaway = con.execute(
+        f"""SELECT line, quote_column, len(regexp_split_to_array(body, '\\r\\n|\\r|\\n')) - 1 AS more
+        FROM (SELECT line, quote_column, trim(csv_line, chr(13) || chr(10)) AS body FROM {rejects})
+        WHERE quote_column IS NOT NULL AND more > 0 ORDER BY line LIMIT 1"""
+    ).fetchone()
+    if runaway:
+        line, column, more = runaway
+        raise FileRejected(
+            f"{file.path.name}: line {line}, column {column!r}: a quote opened here is not closed on its "
+            f"line and runs over the next {more} line(s), so they cannot be told apart as records; "
+            "file rejected"
+        )
 
 
 def _drop_temps(con: duckdb.DuckDBPyConnection, rejects: str | None) -> None:
@@ -157,13 +195,14 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile) -> LoadResult:
         try:
             rejects = _read_incoming(con, file, header)
         except duckdb.Error as exc:
-            raise FileRejected(f"{file.path.name}: cannot be read: {describe_error(exc)}") from None
+            raise _unreadable(file, exc) from None
         findings = scan_values(con, file.path.name, "_incoming", header)
         findings += scan_values(
             con, file.path.name, f"(SELECT csv_line, line AS line_number FROM {rejects})", ["csv_line"]
         )
         if findings:
             raise PhiRejected(findings)
+        _reject_runaway_quote(con, file, rejects)
     except (FileRejected, PhiRejected) as exc:
         _drop_temps(con, rejects)
         result = LoadResult(file.export, file.month, file.path.name, digest, "rejected", reason=str(exc),

@@ -43,10 +43,11 @@ def typed(column: Column) -> str:
     if column.dtype == "VARCHAR":
         return f"nullif(trim({raw}), '')"
     # Plain decimal notation only: DuckDB would otherwise accept '2.5' as an integer (rounded),
-    # 'nan', 'inf' or '1e3'.
+    # 'nan', 'inf' or '1e3'. Too many digits for a double cast to inf, which passes any lower bound.
     pattern = NUMBER_PATTERNS[column.dtype]
-    return (f"CASE WHEN regexp_full_match(trim({raw}), '{pattern}') "
-            f"THEN TRY_CAST(trim({raw}) AS {column.dtype}) END")
+    cast = f"TRY_CAST(trim({raw}) AS {column.dtype})"
+    finite = f" AND isfinite({cast})" if column.dtype == "DOUBLE" else ""
+    return f"CASE WHEN regexp_full_match(trim({raw}), '{pattern}'){finite} THEN {cast} END"
 
 
 def _present(column: Column) -> str:
