@@ -10,6 +10,7 @@ publish leaves only a temporary file behind, never a half-written outcomes.duckd
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from dataclasses import dataclass
@@ -61,8 +62,24 @@ def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _remove_stale_temporaries(warehouse: Path) -> None:
+    """Delete the new files (and WALs) of publishes that were killed: nothing else ever removes them.
+
+    A file whose DuckDB lock is still held belongs to a publish that is running; it is left alone.
+    """
+    for path in warehouse.glob(f".{PUBLISHED_NAME}.*.tmp"):
+        try:
+            with path.open("rb+") as handle:
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # DuckDB locks its files with fcntl
+        except OSError:  # locked (running), or gone already (that publish just finished)
+            continue
+        for stale in (path, path.with_name(path.name + ".wal")):
+            stale.unlink(missing_ok=True)
+
+
 def publish(build_db: Path, warehouse: Path, run_id: str, months: list[str]) -> Published:
     """Copy the readers' tables from build_db into a new file and atomically replace the published one."""
+    _remove_stale_temporaries(warehouse)
     target = warehouse / PUBLISHED_NAME
     build_id = str(uuid.uuid4())
     temporary = warehouse / f".{PUBLISHED_NAME}.{build_id}.tmp"
