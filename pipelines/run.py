@@ -7,13 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-from dagster import DagsterInstance
+import psutil
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from pipelines.publish.report.asset import REPORT_KEY
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
 
+# Runs started by `outcomes run` carry the process that ran them, so a later run can tell a
+# crashed run (process gone) from one still going.
+PID_TAG = "outcomes/pid"
+PROCESS_START_TAG = "outcomes/process_started"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 # Headline outcome figures over all cohorts, site ALL: (label, instrument, measure).
@@ -118,6 +123,35 @@ def _read_figures(summary: RunSummary, db: Path) -> None:
             summary.ae_per_100 = float(row[0]) if row and row[0] is not None else None
 
 
+def _process_tags() -> dict[str, str]:
+    me = psutil.Process()
+    return {PID_TAG: str(me.pid), PROCESS_START_TAG: f"{me.create_time():.3f}"}
+
+
+def _alive(tags: dict[str, str]) -> bool:
+    try:
+        process = psutil.Process(int(tags[PID_TAG]))
+        return f"{process.create_time():.3f}" == tags.get(PROCESS_START_TAG)
+    except (KeyError, ValueError, psutil.Error):
+        return False
+
+
+def fail_orphaned_runs(instance: DagsterInstance) -> list[str]:
+    """Mark runs whose `outcomes run` process died (killed, machine lost) as failed.
+
+    An in-process run has no run monitor: after a SIGKILL it would stay STARTED for ever, the
+    UI would show it running, and the run-failure alert would never fire. Returns their ids.
+    """
+    failed = []
+    for run in instance.get_runs(RunsFilter(
+            statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED])):
+        if PID_TAG in run.tags and not _alive(run.tags):
+            instance.report_run_failed(run, message=f"the outcomes run process (pid {run.tags[PID_TAG]}) "
+                                                    "ended without finishing the run (killed or crashed)")
+            failed.append(run.run_id)
+    return failed
+
+
 def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
     """Materialize every asset for the month range in a single run; the run lands in DAGSTER_HOME.
 
@@ -129,10 +163,12 @@ def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
     log_file = settings.warehouse / "logs" / "last_run.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with DagsterInstance.get() as instance, log_file.open("w") as log, contextlib.redirect_stdout(log):
+        fail_orphaned_runs(instance)
         result = job.execute_in_process(
             instance=instance,
             run_config=QUIET_LOGS,
-            tags={ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1]},
+            tags={ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1],
+                  **_process_tags()},
             raise_on_error=False,
         )
     checks = {}

@@ -1,7 +1,9 @@
 """dbt models as Dagster assets (dagster-dbt): one `dbt build` per run, partition range passed as vars."""
 
 import json
+import shutil
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -13,6 +15,7 @@ from pipelines.partitions import monthly_partitions
 from pipelines.transform.project import ensure_manifest, outcomes_dbt_project
 
 OWNERS = ["team:clinical-analytics"]
+KEEP_RUN_TARGETS = 10  # dagster-dbt's per-run folders under dbt/target kept for debugging
 
 # The DuckDB schema of each asset-key layer (dbt_project.yml's +schema per folder).
 SCHEMA_OF_LAYER = {"dbt_staging": "stg", "intermediate": "intermediate", "marts": "marts",
@@ -65,8 +68,20 @@ def outcomes_dbt_assets(
     months = context.partition_key_range
     dbt_vars = {"min_month": months.start, "max_month": months.end}
     args = ["build", "--vars", json.dumps(dbt_vars), "--exclude-resource-type", "unit_test"]
+    prune_run_targets(Path(outcomes_dbt_project.target_path))
     events = list(dbt.cli(args, context=context).stream())
     yield from with_row_counts(context, events, duckdb.database)
+
+
+def prune_run_targets(target: Path, keep: int = KEEP_RUN_TARGETS) -> None:
+    """Delete all but the newest `keep` per-run folders dagster-dbt leaves under dbt/target.
+
+    Each dbt call writes its own folder (manifest, run results, a dbt.log of several MB) and
+    nothing removes them, so a deployment would fill its disk; the newest stay for debugging.
+    """
+    runs = sorted(target.glob(f"{outcomes_dbt_assets.op.name}-*"), key=lambda p: p.stat().st_mtime)
+    for folder in runs[:-keep] if keep else runs:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def with_row_counts(context: AssetExecutionContext, events: Iterable[Any], database: str) -> Iterator[Any]:
