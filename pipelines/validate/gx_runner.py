@@ -18,6 +18,7 @@ fails if GX changes underneath it.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -79,6 +80,7 @@ class _DuckDBDialect(str):
 
 
 DUCKDB_DIALECT = _DuckDBDialect("duckdb")
+GX_MEMORY_LIMIT = "2GB"  # OUTCOMES_GX_MEMORY_LIMIT overrides (DuckDB size syntax)
 
 
 def duckdb_shim_applied() -> bool:
@@ -182,6 +184,16 @@ def _close(datasource: Any) -> None:
     datasource.get_engine().dispose()
 
 
+def duckdb_config() -> dict[str, str]:
+    """DuckDB settings of GX's connection: a memory cap, so large batches spill instead of grow.
+
+    Without it DuckDB may use 80% of the machine's memory: GX's compound-unique and
+    row-condition queries over 36 months of vitals (30M rows) peaked at 7.5 GiB in this
+    process. With the cap, hash tables spill to a temporary folder beside the database.
+    """
+    return {"memory_limit": os.environ.get("OUTCOMES_GX_MEMORY_LIMIT", GX_MEMORY_LIMIT)}
+
+
 def _validate(
     db_path: Path, export_name: str, months: tuple[str, ...], now: datetime, suite_dir: Path,
 ) -> tuple[gx.ExpectationSuite, Any]:
@@ -201,7 +213,7 @@ def _validate(
             datasource = context.data_sources.add_sql(
                 name="warehouse",
                 connection_string=f"duckdb:///{path}",
-                kwargs={"connect_args": {"read_only": True}},
+                kwargs={"connect_args": {"read_only": True, "config": duckdb_config()}},
             )
             asset = datasource.add_query_asset(
                 name=f"{export_name}_months", query=batch_query(export_name, months)
