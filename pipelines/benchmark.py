@@ -1,90 +1,95 @@
-"""Benchmarks, measured in one process run so figures can be compared as ratios on a noisy machine.
+"""Benchmarks, measured in one command run so figures can be compared as ratios on a noisy machine.
 
-    python -m pipelines.benchmark month --landing DIR --month YYYY-MM [--repeat 3]
+    python -m pipelines.benchmark network --scale medium --out bench/medium   (what `make bench` runs)
+    python -m pipelines.benchmark month --landing DIR --month YYYY-MM
 
-`month` times, for one export month: the floor (plain DuckDB read_csv of the three files
-into tables), the ingest load (PHI guard, rejects, lineage, manifest), the validation
-(typed staging, quarantine, accounting) and the GX suites, each against a fresh DuckDB
-file, and prints a table plus JSON.
+`network` generates (or reuses) a synthetic clinic network, measures the floor (plain DuckDB
+read_csv of every file), a cold build of every month through the real Dagster run, a history
+of all months but the last plus the last month delivered afterwards and run alone (as the
+landing sensor requests it), per-stage time and peak memory from the runs' event logs, and
+GX against the same rules as plain SQL; it writes <out>/result.json with a verdict per target
+and prints a table. See docs/performance.md.
+
+`month` times, for one export month in this process: the floor, the ingest load, the
+validation and the GX suites, each against a fresh DuckDB file, and prints each as a ratio
+to the floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
-import time
-from collections.abc import Callable
+import sys
+import warnings
 from pathlib import Path
 
-import duckdb
-
-from pipelines import contract
-from pipelines.ingest.discover import discover
-from pipelines.ingest.load import load_file
-from pipelines.validate.gx_runner import run_suite
-from pipelines.validate.quarantine import stage_month
+SCALE_CHOICES = ("small", "medium", "large", "xl")
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+def _network(args: argparse.Namespace, argv: list[str]) -> int:
+    from pipelines.bench.network import bench_network, network_config, render
+
+    config = network_config(args.scale, {
+        "sites": args.sites, "patients": args.patients, "months": args.months,
+        "start_month": args.start_month, "seed": args.seed, "defect_rate": args.defect_rate,
+        "file_format": args.format,
+    })
+    out = args.out or Path("bench") / args.scale
+    result = bench_network(config, out.resolve(), full_cold=not args.no_full_cold, gx_repeat=args.gx_repeat,
+                           profile_gx=args.profile_gx, keep=args.keep, label=args.label,
+                           argv=["python -m pipelines.benchmark", *argv])
+    print(render(result))
+    print(f"\nwrote {out / 'result.json'} ({result['bench_seconds']:.0f} s in all)")
+    return 0 if all(r.get("success") for r in result["runs"].values()) else 1  # type: ignore[union-attr]
 
 
-def bench_month(landing: Path, month: str) -> dict[str, object]:
-    """Time floor, load, validate and GX for one month; every step on its own fresh DuckDB file."""
-    found = discover(landing)
-    files = {e: found.file_for(e, month) for e in contract.EXPORTS}
-    missing = [e for e, f in files.items() if f is None]
-    if missing:
-        raise SystemExit(f"no {', '.join(missing)} file for {month} in {landing}")
-    rows: dict[str, int] = {}
-    work = Path(tempfile.mkdtemp(prefix="bench_month_"))
-    try:
-        floor_db = duckdb.connect(str(work / "floor.duckdb"))
+def _month(args: argparse.Namespace) -> int:
+    from pipelines.bench.month import bench_month, print_month
 
-        def floor() -> None:
-            for export_name, file in files.items():
-                floor_db.execute(f"CREATE TABLE {export_name} AS SELECT * FROM read_csv('{file.path}')")
-
-        timings = {"floor_read_csv": _timed(floor)}
-        for export_name in contract.EXPORTS:
-            rows[export_name] = floor_db.execute(f"SELECT count(*) FROM {export_name}").fetchone()[0]
-        floor_db.close()
-
-        db_path = work / "build.duckdb"
-        con = duckdb.connect(str(db_path))
-        timings["ingest_load"] = _timed(lambda: [load_file(con, f) for f in files.values()])
-        timings["validate_stage"] = _timed(lambda: [stage_month(con, e, month) for e in contract.EXPORTS])
-        con.close()
-        timings["validate_gx"] = _timed(lambda: [run_suite(db_path, e, [month]) for e in contract.EXPORTS])
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    floor_s = timings["floor_read_csv"]
-    return {
-        "month": month,
-        "rows": rows,
-        "seconds": {k: round(v, 3) for k, v in timings.items()},
-        "ratio_to_floor": {k: round(v / floor_s, 2) for k, v in timings.items()},
-    }
+    result = bench_month(args.landing, args.month)
+    print_month(result)
+    print(json.dumps(result))
+    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    net = sub.add_parser("network", help="floor, cold build, new month, GX vs SQL and targets for a network")
+    net.add_argument("--scale", choices=SCALE_CHOICES, default="medium",
+                     help="generator preset (default medium)")
+    net.add_argument("--out", type=Path,
+                     help="output folder (default bench/<scale>): network, runs, result.json")
+    net.add_argument("--sites", type=int, help="override the preset's sites")
+    net.add_argument("--patients", type=int, help="override the preset's patients")
+    net.add_argument("--months", type=int, help="override the preset's months (at least 2)")
+    net.add_argument("--start-month", help="override the preset's first month, YYYY-MM")
+    net.add_argument("--seed", type=int, help="override the preset's seed")
+    net.add_argument("--defect-rate", type=float, help="override the preset's defect rate")
+    net.add_argument("--format", choices=["csv", "csv.gz", "parquet"], help="override the file format")
+    net.add_argument("--no-full-cold", action="store_true",
+                     help="skip the cold build of all N months; targets then use the N-1 month history")
+    net.add_argument("--gx-repeat", type=int, default=2, help="GX and SQL timings: best of this many")
+    net.add_argument("--profile-gx", action="store_true",
+                     help="also time every GX expectation alone against its SQL predicate")
+    net.add_argument("--keep", action="store_true", help="keep the runs' DuckDB files")
+    net.add_argument("--label", help="free text stored in result.json (e.g. which source tree was measured)")
+
     month = sub.add_parser("month", help="time ingest and validation of one export month")
     month.add_argument("--landing", required=True, type=Path)
     month.add_argument("--month", required=True)
-    args = parser.parse_args(argv)
-    result = bench_month(args.landing, args.month)
-    print(f"month {result['month']}: " + ", ".join(f"{k} {v:,}" for k, v in result["rows"].items()))
-    for step, seconds in result["seconds"].items():
-        print(f"  {step:<16} {seconds:>8.2f} s  {result['ratio_to_floor'][step]:>6.2f}x floor")
-    print(json.dumps(result))
-    return 0
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message=".*currently in beta.*")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.command == "network":
+        return _network(args, argv)
+    return _month(args)
 
 
 if __name__ == "__main__":
