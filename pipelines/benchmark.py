@@ -23,17 +23,13 @@ import sys
 import warnings
 from pathlib import Path
 
-SCALE_CHOICES = ("small", "medium", "large", "xl")
+from pipelines.cli import add_network_arguments, network_config
 
 
 def _network(args: argparse.Namespace, argv: list[str]) -> int:
-    from pipelines.bench.network import bench_network, network_config, render
+    from pipelines.bench.network import bench_network, render
 
-    config = network_config(args.scale, {
-        "sites": args.sites, "patients": args.patients, "months": args.months,
-        "start_month": args.start_month, "seed": args.seed, "defect_rate": args.defect_rate,
-        "file_format": args.format,
-    })
+    config = network_config(args)
     out = args.out or Path("bench") / args.scale
     result = bench_network(config, out.resolve(), full_cold=not args.no_full_cold, gx_repeat=args.gx_repeat,
                            profile_gx=args.profile_gx, keep=args.keep, label=args.label,
@@ -58,17 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     net = sub.add_parser("network", help="floor, cold build, new month, GX vs SQL and targets for a network")
-    net.add_argument("--scale", choices=SCALE_CHOICES, default="medium",
-                     help="generator preset (default medium)")
+    add_network_arguments(net, default_scale="medium")  # the same size flags as `outcomes synth`
     net.add_argument("--out", type=Path,
                      help="output folder (default bench/<scale>): network, runs, result.json")
-    net.add_argument("--sites", type=int, help="override the preset's sites")
-    net.add_argument("--patients", type=int, help="override the preset's patients")
-    net.add_argument("--months", type=int, help="override the preset's months (at least 2)")
-    net.add_argument("--start-month", help="override the preset's first month, YYYY-MM")
-    net.add_argument("--seed", type=int, help="override the preset's seed")
-    net.add_argument("--defect-rate", type=float, help="override the preset's defect rate")
-    net.add_argument("--format", choices=["csv", "csv.gz", "parquet"], help="override the file format")
     net.add_argument("--no-full-cold", action="store_true",
                      help="skip the cold build of all N months; targets then use the N-1 month history")
     net.add_argument("--gx-repeat", type=int, default=2, help="GX and SQL timings: best of this many")

@@ -39,16 +39,33 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _synth_config(args: argparse.Namespace):  # -> SynthConfig (import kept lazy: numpy/polars)
+SCALE_CHOICES = ("small", "medium", "large", "xl")  # pipelines.synth.SCALES (kept lazy: numpy/polars)
+
+
+def add_network_arguments(parser: argparse.ArgumentParser, default_scale: str) -> None:
+    """The generator's size flags: a preset and explicit overrides (`outcomes synth`, the benchmark)."""
+    parser.add_argument("--scale", choices=SCALE_CHOICES, default=default_scale,
+                        help=f"size preset (default {default_scale}; small: seconds; large: ~30M vitals)")
+    parser.add_argument("--sites", type=int, help="number of sites (overrides the preset)")
+    parser.add_argument("--patients", type=int, help="patients enrolled over the period")
+    parser.add_argument("--months", type=int, help="number of export months")
+    parser.add_argument("--start-month", help="first export month, YYYY-MM")
+    parser.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
+    parser.add_argument("--defect-rate", type=float,
+                        help="probability per row of an injected defect (logged in _synth/defects.csv)")
+    parser.add_argument("--format", choices=["csv", "csv.gz", "parquet"], help="file format")
+
+
+def network_config(args: argparse.Namespace):  # -> SynthConfig (import kept lazy: numpy/polars)
+    """The preset of --scale with the size flags given (see add_network_arguments)."""
     from pipelines.synth import SCALES
 
-    config = SCALES[args.scale]
     overrides = {
         "sites": args.sites, "patients": args.patients, "months": args.months,
         "start_month": args.start_month, "seed": args.seed, "defect_rate": args.defect_rate,
         "file_format": args.format,
     }
-    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    return dataclasses.replace(SCALES[args.scale], **{k: v for k, v in overrides.items() if v is not None})
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -57,7 +74,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     out = Path(args.out).resolve() if args.out else settings.landing
-    config = _synth_config(args)
+    config = network_config(args)
     progress = not args.no_progress and sys.stderr.isatty()
     summary = generate(out, config, progress=progress)
     rows = summary.to_dict()["rows"]
@@ -145,16 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="generate a synthetic clinic network's exports",
                            description=cmd_synth.__doc__ + " Deterministic by seed.")
-    synth.add_argument("--scale", choices=["small", "medium", "large", "xl"], default="small",
-                       help="size preset (default small: seconds; large: ~30M vitals rows)")
-    synth.add_argument("--sites", type=int, help="number of sites (overrides the preset)")
-    synth.add_argument("--patients", type=int, help="patients enrolled over the period")
-    synth.add_argument("--months", type=int, help="number of export months")
-    synth.add_argument("--start-month", help="first export month, YYYY-MM")
-    synth.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
-    synth.add_argument("--defect-rate", type=float,
-                       help="probability per row of an injected defect (logged in _synth/defects.csv)")
-    synth.add_argument("--format", choices=["csv", "csv.gz", "parquet"], help="file format")
+    add_network_arguments(synth, default_scale="small")
     synth.add_argument("--out", help="output folder (default: the landing folder)")
     synth.add_argument("--no-progress", action="store_true", help="no progress bar")
     synth.add_argument("--json", action="store_true", help="also print the summary as JSON")

@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from pipelines import contract
+from pipelines.cli import SCALE_CHOICES
 from pipelines.synth import SCALES, SynthConfig, SynthSummary, generate
 from pipelines.synth import defects as defects_mod
 
@@ -107,6 +108,7 @@ def one(db: duckdb.DuckDBPyConnection, sql: str) -> float:
 # --- configuration and interface ----------------------------------------------------------------
 def test_presets_end_before_today_and_grow() -> None:
     assert list(SCALES) == ["small", "medium", "large", "xl"]
+    assert list(SCALE_CHOICES) == list(SCALES)  # the CLI's --scale choices, kept without importing synth
     for config in SCALES.values():
         assert config.period_end <= TODAY.date()
         assert config.defect_rate == 0 and config.file_format == "csv"

@@ -39,7 +39,7 @@ import psutil
 from pipelines.bench.landing import Network, ensure_network, link_months, measure_floor
 from pipelines.bench.measure import STAGE_LABELS, STAGES, child_env, run_measured
 from pipelines.settings import PROJECT_ROOT, first_month
-from pipelines.synth import SCALES, SynthConfig
+from pipelines.synth import SynthConfig
 
 GIB = 1024**3
 TARGETS = {
@@ -50,12 +50,6 @@ TARGETS = {
 }
 VERSIONED = ("dagster", "dagster-dbt", "dagster-duckdb", "dbt-core", "dbt-duckdb", "duckdb",
              "great-expectations", "polars", "psutil")
-
-
-def network_config(scale: str, overrides: dict[str, object]) -> SynthConfig:
-    """The preset of `scale` with any explicit overrides (sites, patients, months, ...)."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(SCALES[scale], **given)
 
 
 def _cpu_model() -> str:
