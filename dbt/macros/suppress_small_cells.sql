@@ -23,17 +23,25 @@
     repeated in another table or measure (n_sessions for every AE term, n_eligible for
     response and remission) are hidden the same way.
 
+    A count whose cells are related across rows beyond the site total (after-infusion counts:
+    no course is scored after infusion k without its baseline, so n(k) <= n(0) for one site)
+    is hidden by whole site blocks instead (`hidden_by`, with macros/units_hidden_together.sql).
+
     Arguments:
-      relation      the unsuppressed table (a ref)
+      relation      the unsuppressed table (a ref, or a parenthesised query)
       keys          columns that, with `part`, identify a cell row; totals add up within them
       counts        count columns to protect
       derived       {column: [counts it is built from]}
       also_primary  {count column: expression that must not be 1-10 either}
       columns       every output column in order (keys, part, counts, derived, others as-is)
+      hidden_by     {count column: boolean SQL expression over the relation's row}: the count is
+                    hidden exactly where the expression is true (decided elsewhere, for example by
+                    units_hidden_together); rules 1 and 2 do not apply to it
 #}
 
-{% macro suppress_small_cells(relation, keys, counts, columns, derived={}, also_primary={}, part='site_id', total='ALL') -%}
+{% macro suppress_small_cells(relation, keys, counts, columns, derived={}, also_primary={}, hidden_by={}, part='site_id', total='ALL') -%}
     {%- set max_shown_small = var('small_cell_max') -%}
+    {%- set own_counts = counts | reject('in', hidden_by) | list -%}
     {%- set group_by = keys | join(', ') -%}
 
 with cells as (
@@ -46,7 +54,7 @@ primary_cells as (
 
     select
         *,
-        {%- for count in counts %}
+        {%- for count in own_counts %}
         coalesce(
             {{ count }} between 1 and {{ max_shown_small }}
             {%- if count in also_primary %}
@@ -65,7 +73,7 @@ group_totals as (
 
     select
         *,
-        {%- for count in counts %}
+        {%- for count in own_counts %}
         count(*) filter (where primary__{{ count }} and not is_total__) over cell_group as n_primary__{{ count }},
         coalesce(sum({{ count }}) filter (where primary__{{ count }} and not is_total__) over cell_group, 0)
             as sum_primary__{{ count }},
@@ -89,7 +97,10 @@ hidden_cells as (
 
     select
         *,
-        {%- for count in counts %}
+        {%- for count in hidden_by %}
+        coalesce({{ hidden_by[count] }}, false) as hidden__{{ count }},
+        {%- endfor %}
+        {%- for count in own_counts %}
         primary__{{ count }} or (
             -- the total is shown and the hidden site cells could be recovered from it
             not total_primary__{{ count }}

@@ -17,6 +17,7 @@ SMALL_CELL_MAX = 10  # the same threshold as dbt's var small_cell_max
 ACCOUNTING_PARTS = ("rows_loaded", "rows_quarantined", "duplicates_collapsed")  # add up to rows_read
 QUARANTINE_PARTS = ("rows_held", "rows_malformed")  # each a part of rows_quarantined
 COUNTS = ("n_files", "rows_read", *ACCOUNTING_PARTS, *QUARANTINE_PARTS)
+MALFORMED_REASON = "malformed_line"  # the quarantine reason of a malformed line (publish/warehouse.py)
 
 
 def is_small(value: int | None) -> bool:
@@ -39,29 +40,49 @@ def hidden_accounting_cells(row: dict[str, int]) -> set[str]:
 
 
 def create_reporting_data_quality(con: duckdb.DuckDBPyConnection, source: str) -> None:
-    """reporting.file_accounting and reporting.quarantine_reasons from `source` (a database name)."""
-    rows = con.execute(f"""
+    """reporting.file_accounting and reporting.quarantine_reasons from `source` (a database name).
+
+    Values travel by column name from the query to the table (never by position: issue #10
+    found three columns swapped that way). The `malformed_line` reason counts the same lines
+    as rows_malformed, so it is hidden exactly when rows_malformed is.
+    """
+    cursor = con.execute(f"""
         SELECT export_month, export, count(*) AS n_files, sum(rows_read) AS rows_read,
                sum(rows_loaded) AS rows_loaded, sum(rows_quarantined) AS rows_quarantined,
                sum(rows_held) AS rows_held, sum(rows_malformed) AS rows_malformed,
                sum(duplicates_collapsed) AS duplicates_collapsed
-        FROM {source}.data_quality.file_accounting GROUP BY ALL ORDER BY ALL""").fetchall()
-    names = ["export_month", "export", *COUNTS]
+        FROM {source}.data_quality.file_accounting GROUP BY ALL ORDER BY ALL""")
+    names = [d[0] for d in cursor.description]
+    accounting = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    columns = ["export_month", "export", *COUNTS]
     con.execute("CREATE TABLE reporting.file_accounting (export_month VARCHAR, export VARCHAR, "
                 + ", ".join(f"{c} BIGINT" for c in COUNTS) + ", suppressed_cells VARCHAR[])")
-    for values in rows:
-        row = dict(zip(names, values, strict=True))
+    malformed_hidden: set[tuple[str, str]] = set()
+    for row in accounting:
         hidden = hidden_accounting_cells(row)
-        con.execute(f"INSERT INTO reporting.file_accounting VALUES ({', '.join('?' * (len(names) + 1))})",
-                    [*(None if n in hidden else row[n] for n in names), [c for c in COUNTS if c in hidden]])
+        if "rows_malformed" in hidden:
+            malformed_hidden.add((row["export_month"], row["export"]))
+        con.execute(f"INSERT INTO reporting.file_accounting ({', '.join(columns)}, suppressed_cells) "
+                    f"VALUES ({', '.join('?' * (len(columns) + 1))})",
+                    [*(None if c in hidden else row[c] for c in columns), [c for c in COUNTS if c in hidden]])
     # Reasons overlap (a row can fail several rules), so they add up to nothing: a small count
-    # is hidden on its own.
+    # is hidden on its own; malformed lines follow rows_malformed.
+    con.execute("CREATE TEMP TABLE malformed_hidden (export_month VARCHAR, export VARCHAR)")
+    if malformed_hidden:
+        con.executemany("INSERT INTO malformed_hidden VALUES (?, ?)", sorted(malformed_hidden))
     con.execute(f"""
         CREATE TABLE reporting.quarantine_reasons AS
+        WITH reasons AS (
+            SELECT export_month, export, reason, sum(n_rows)::BIGINT AS n_rows,
+                   sum(n_rows) BETWEEN 1 AND {SMALL_CELL_MAX}
+                   OR (reason = '{MALFORMED_REASON}' AND EXISTS (
+                       FROM malformed_hidden AS m WHERE m.export_month = q.export_month AND m.export = q.export))
+                       AS hidden
+            FROM data_quality.quarantine_reasons AS q GROUP BY export_month, export, reason
+        )
         SELECT export_month, export, reason,
-               CASE WHEN n_rows BETWEEN 1 AND {SMALL_CELL_MAX} THEN NULL ELSE n_rows END AS n_rows,
-               CASE WHEN n_rows BETWEEN 1 AND {SMALL_CELL_MAX} THEN ['n_rows'] ELSE []::VARCHAR[] END
-                   AS suppressed_cells
-        FROM (SELECT export_month, export, reason, sum(n_rows)::BIGINT AS n_rows
-              FROM data_quality.quarantine_reasons GROUP BY ALL)
+               CASE WHEN hidden THEN NULL ELSE n_rows END AS n_rows,
+               CASE WHEN hidden THEN ['n_rows'] ELSE []::VARCHAR[] END AS suppressed_cells
+        FROM reasons
         ORDER BY ALL""")
+    con.execute("DROP TABLE malformed_hidden")

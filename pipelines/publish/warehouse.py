@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.publish.data_quality import create_reporting_data_quality
+from pipelines.publish.data_quality import MALFORMED_REASON, create_reporting_data_quality
 
 PUBLISHED_NAME = "outcomes.duckdb"
 
@@ -39,7 +39,7 @@ DATA_QUALITY_QUERIES = {
             UNION ALL SELECT 'vitals', export_month, unnest(reasons), held FROM build.quarantine.vitals
             UNION ALL SELECT 'questionnaires', export_month, unnest(reasons), held
             FROM build.quarantine.questionnaires
-            UNION ALL SELECT export, export_month, 'malformed_line', false
+            UNION ALL SELECT export, export_month, '""" + MALFORMED_REASON + """', false
             FROM build.quarantine.malformed_lines
         ) GROUP BY ALL""",
 }

@@ -1,0 +1,759 @@
+"""An outsider's attack on the published `reporting` schema (issue #10).
+
+Small-cell suppression (CMS cell size suppression policy, clinical-definitions.md) hides counts
+of 1-10, and no hidden cell may be derivable from anything else that is published. This module
+plays the outsider: it reads only the `reporting` tables of a published file, writes down every
+relation between published numbers that a reader can know from the documentation
+(docs/querying.md), and asks an integer program (scipy's `milp`, HiGHS) for the smallest and
+largest value each hidden cell can take. A hidden cell is disclosed when the relations pin it
+to one value, or to a range inside 1-10.
+
+The relations are this module's own description of what each published column means, written
+independently of the suppression macro, so that a column the macro forgets is still attacked:
+  - sums: every `ALL` row is the sum of its site rows;
+  - the same count repeated (sessions per month and site in adverse_events for every term, in
+    ae_control_chart and as safety_signal_counts.n_sessions_given; courses assessed after
+    infusion k in response_by_infusion and score_trajectories);
+  - parts never exceed their whole (events <= sessions, grade 3+ <= events, a term <= `any`,
+    responders <= assessed, held + malformed <= quarantined, ...);
+  - data-quality accounting: rows_read = loaded + quarantined + collapsed, the `malformed_line`
+    reason is the malformed count, quarantine reasons cover the quarantined rows;
+  - derived numbers: a rate times its denominator is its numerator, a Wilson interval gives
+    back its numerator and denominator, a control limit gives back its month's sessions, a
+    trailing p_bar times the pooled sessions is the pooled events, a signal bounds the events.
+Besides solving, the policy that no derived value is shown beside a hidden input of its own
+row is checked, and every numeric column of `reporting` must be known here: a new published
+number fails until its relations are written down.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import numpy as np
+from scipy.optimize import LinearConstraint, milp
+from scipy.sparse import lil_matrix
+
+SMALL_CELL_MAX = 10
+WILSON_Z = 1.959963984540054
+TRAILING_MONTHS = 12  # the control chart pools the 12 calendar months before each month
+UNBOUNDED = 10**7  # no count in these tables comes near; reaching it means "no upper bound"
+TOLERANCE = 1e-6  # for relations through doubles (rates, p_bar, limits)
+N_MAX_SCAN = 100_000  # denominators tried when inverting a Wilson interval
+
+ORPHAN_REASONS = ("session_id.orphan", "patient_id.orphan")
+MALFORMED_REASON = "malformed_line"
+
+Quantity = tuple  # a count's identity, e.g. ("sessions", month, site)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A hidden cell the relations disclose, or a published number that breaks the rules."""
+
+    where: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
+@dataclass
+class Relation:
+    """lower <= sum(coefficient * quantity) <= upper."""
+
+    terms: dict[Quantity, float]
+    lower: float
+    upper: float
+    why: str
+
+
+@dataclass
+class Attack:
+    """What an outsider knows: shown and hidden counts, and relations between them."""
+
+    shown: dict[Quantity, int] = field(default_factory=dict)
+    hidden: dict[Quantity, str] = field(default_factory=dict)  # quantity -> where it is hidden
+    places: dict[Quantity, str] = field(default_factory=dict)
+    relations: list[Relation] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    # --- what is published -------------------------------------------------------------
+    def count(self, quantity: Quantity, value: int | None, where: str) -> Quantity:
+        """A published count cell: shown (a number) or hidden (NULL)."""
+        if value is None:
+            if quantity in self.shown:
+                if self.shown[quantity] != 0:
+                    self.findings.append(
+                        Finding(
+                            where, f"hidden here, shown as {self.shown[quantity]} at {self.places[quantity]}"
+                        )
+                    )
+            else:
+                self.hidden.setdefault(quantity, where)
+        else:
+            if quantity in self.hidden:
+                if value != 0:  # a zero may be shown (an absent row says 0 too)
+                    self.findings.append(
+                        Finding(self.hidden[quantity], f"hidden there, shown as {value} at {where}")
+                    )
+                del self.hidden[quantity]
+            if quantity in self.shown and self.shown[quantity] != value:
+                self.findings.append(
+                    Finding(
+                        where,
+                        f"shows {value}, {self.places[quantity]} shows "
+                        f"{self.shown[quantity]} for the same count",
+                    )
+                )
+            self.shown.setdefault(quantity, int(value))
+        self.places.setdefault(quantity, where)
+        return quantity
+
+    def relate(self, terms: dict[Quantity, float], lower: float, upper: float, why: str) -> None:
+        merged: dict[Quantity, float] = defaultdict(float)
+        for quantity, coefficient in terms.items():
+            merged[quantity] += coefficient
+        self.relations.append(Relation(dict(merged), lower, upper, why))
+
+    def equal_sum(self, total: Quantity, parts: list[Quantity], why: str) -> None:
+        self.relate({total: 1.0, **{p: -1.0 for p in parts}}, 0, 0, why)
+
+    def at_most(self, part: Quantity, whole: Quantity, why: str) -> None:
+        self.relate({part: 1.0, whole: -1.0}, -math.inf, 0, why)
+
+    def ratio(self, value: float, numerator: Quantity, denominator: Quantity, scale: float, why: str) -> None:
+        """value = scale * numerator / denominator, shown as a double."""
+        self.relate({denominator: value, numerator: -scale}, -TOLERANCE, TOLERANCE, why)
+
+    def wilson(
+        self,
+        low: float | None,
+        high: float | None,
+        successes: Quantity,
+        trials: Quantity,
+        scale: float,
+        where: str,
+    ) -> None:
+        """A shown Wilson interval: the (successes, trials) pairs that give exactly this interval."""
+        if low is None or high is None:
+            return
+        pairs = wilson_preimage(low / scale, high / scale)
+        if not pairs:
+            self.findings.append(Finding(where, f"Wilson interval [{low}, {high}] matches no count pair"))
+            return
+        events = [e for e, _ in pairs]
+        trials_ = [n for _, n in pairs]
+        why = f"Wilson interval at {where}"
+        self.relate({trials: 1.0}, min(trials_), max(trials_), why)
+        self.relate({successes: 1.0}, min(events), max(events), why)
+
+    def derived_beside_hidden(
+        self, where: str, column: str, value: object, inputs: dict[str, object]
+    ) -> None:
+        """Policy: a derived value is hidden when any count of its own row it is built from is."""
+        if value is not None and any(v is None for v in inputs.values()):
+            hidden = [name for name, v in inputs.items() if v is None]
+            self.findings.append(Finding(where, f"{column} shown while {', '.join(hidden)} is hidden"))
+
+    # --- the outsider's solver ------------------------------------------------------------
+    def solve(self) -> list[Finding]:
+        """Smallest and largest value of every hidden cell under all relations (integer program)."""
+        findings = list(self.findings)
+        unknown = sorted(self.hidden, key=repr)
+        index = {q: i for i, q in enumerate(unknown)}
+        rows: list[tuple[dict[int, float], float, float, str]] = []
+        for relation in self.relations:
+            known = sum(c * self.shown[q] for q, c in relation.terms.items() if q in self.shown)
+            # a quantity with no published row (a site without sessions that month) is 0
+            free = {index[q]: c for q, c in relation.terms.items() if q in index and c != 0}
+            lower, upper = relation.lower - known, relation.upper - known
+            if not free:
+                slack = TOLERANCE * max(1.0, abs(known))
+                if not (lower - slack <= 0 <= upper + slack):
+                    findings.append(
+                        Finding(
+                            relation.why,
+                            f"published numbers contradict the relation "
+                            f"(off by {min(abs(lower), abs(upper)):.6g})",
+                        )
+                    )
+                continue
+            rows.append((free, lower, upper, relation.why))
+        for component in _components(len(unknown), rows):
+            findings.extend(self._solve_component([unknown[i] for i in component], component, rows))
+        return findings
+
+    def _solve_component(
+        self,
+        quantities: list[Quantity],
+        members: list[int],
+        rows: list[tuple[dict[int, float], float, float, str]],
+    ) -> list[Finding]:
+        local = {g: i for i, g in enumerate(members)}
+        mine = [r for r in rows if next(iter(r[0])) in local]
+        n = len(members)
+        matrix = lil_matrix((max(len(mine), 1), n))
+        lower = np.full(max(len(mine), 1), -np.inf)
+        upper = np.full(max(len(mine), 1), np.inf)
+        for k, (free, lo, hi, _) in enumerate(mine):
+            for g, c in free.items():
+                matrix[k, local[g]] = c
+            lower[k], upper[k] = lo, hi
+        constraints = LinearConstraint(matrix.tocsr(), lower, upper)
+        integrality = np.ones(n)
+        bounds = (np.zeros(n), np.full(n, float(UNBOUNDED)))
+        seen_low = np.full(n, np.inf)
+        seen_high = np.full(n, -np.inf)
+        lowest = np.full(n, np.nan)
+        highest = np.full(n, np.nan)
+        findings = []
+
+        def note(x: np.ndarray) -> None:
+            values = np.round(x)
+            np.minimum(seen_low, values, out=seen_low)
+            np.maximum(seen_high, values, out=seen_high)
+
+        for i in range(n):
+            # Already proven safe by solutions found so far: two values, one of them 0 or above 10.
+            if seen_low[i] < seen_high[i] and (seen_low[i] <= 0 or seen_high[i] > SMALL_CELL_MAX):
+                continue
+            for sense in (1.0, -1.0):
+                objective = np.zeros(n)
+                objective[i] = sense
+                result = milp(objective, integrality=integrality, bounds=bounds, constraints=constraints)
+                if result.status != 0 or result.x is None:
+                    where = self.hidden[quantities[i]]
+                    return [
+                        Finding(where, f"the published relations have no integer solution ({result.message})")
+                    ]
+                note(result.x)
+                if sense > 0:
+                    lowest[i] = round(result.x[i])
+                else:
+                    highest[i] = round(result.x[i])
+            low, high = lowest[i], highest[i]
+            where = f"{self.hidden[quantities[i]]}"
+            if low == high:
+                findings.append(Finding(where, f"hidden cell pinned to {int(low)}"))
+            elif low >= 1 and high <= SMALL_CELL_MAX:
+                findings.append(Finding(where, f"hidden cell pinned to {int(low)}-{int(high)}"))
+        return findings
+
+
+def _components(n: int, rows: list[tuple[dict[int, float], float, float, str]]) -> list[list[int]]:
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for free, *_ in rows:
+        first, *rest = free
+        for other in rest:
+            a, b = find(first), find(other)
+            if a != b:
+                parent[a] = b
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(n):
+        groups[find(i)].append(i)
+    return list(groups.values())
+
+
+def wilson_bounds(successes: np.ndarray, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson (1927) 95% interval as the dbt macro computes it (0/n -> low 0, n/n -> high 1)."""
+    z = WILSON_Z
+    n = trials.astype(float)
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low = np.where(successes == 0, 0.0, (centre - half) / (1 + z * z / n))
+    high = np.where(successes == trials, 1.0, (centre + half) / (1 + z * z / n))
+    return low, high
+
+
+def wilson_preimage(low: float, high: float) -> list[tuple[int, int]]:
+    """Every (successes, trials) with trials <= N_MAX_SCAN whose Wilson interval is [low, high]."""
+    z = WILSON_Z
+    trials = np.arange(1, N_MAX_SCAN + 1)
+    centre = (low + high) / 2
+    p_hat = centre * (1 + z * z / trials) - z * z / (2 * trials)
+    guesses = np.rint(p_hat * trials).astype(np.int64)
+    pairs = set()
+    for candidate in (guesses - 1, guesses, guesses + 1, np.zeros_like(trials), trials):
+        ok = (candidate >= 0) & (candidate <= trials)
+        k, n = candidate[ok], trials[ok]
+        lo, hi = wilson_bounds(k, n)
+        match = (np.abs(lo - low) <= 1e-9) & (np.abs(hi - high) <= 1e-9)
+        pairs.update(zip(k[match].tolist(), n[match].tolist(), strict=True))
+    return sorted(pairs)
+
+
+# --- what each published table means ---------------------------------------------------------
+
+
+def _rows(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, object]]:
+    cursor = con.execute(f"SELECT * FROM reporting.{table}")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _where(table: str, row: dict[str, object], keys: list[str], column: str) -> str:
+    return f"reporting.{table}.{column}[" + ", ".join(str(row[k]) for k in keys) + "]"
+
+
+def _site_sums(attack: Attack, groups: dict[tuple, dict[str, Quantity]], why: str) -> None:
+    """Per group of rows that differ only in site: the ALL quantity is the sum of the sites'."""
+    for sites in groups.values():
+        if "ALL" in sites:
+            attack.equal_sum(sites["ALL"], [q for s, q in sites.items() if s != "ALL"], why)
+
+
+def attack_adverse_events(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    keys = ["month", "site_id", "ae_term"]
+    counts = ("n_sessions_with_event", "n_grade_3_plus", "n_serious", "n_stopped_early_for_event")
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    rows = _rows(con, "adverse_events")
+    for row in rows:
+        month, site, term = row["month"], row["site_id"], row["ae_term"]
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("adverse_events", row, keys, column)
+
+        sessions = attack.count(("sessions", month, site), row["n_sessions"], at("n_sessions"))
+        sums[("sessions", month)][site] = sessions
+        quantities = {c: attack.count(("ae", month, site, term, c), row[c], at(c)) for c in counts}
+        for c, q in quantities.items():
+            sums[("ae", month, term, c)][site] = q
+        events = quantities["n_sessions_with_event"]
+        attack.at_most(events, sessions, "events <= sessions")
+        for c in counts[1:]:
+            attack.at_most(quantities[c], events, f"{c} <= sessions with the event")
+            if term != "any":
+                attack.at_most(quantities[c], ("ae", month, site, "any", c), f"{c} of a term <= of any")
+        if term != "any":
+            attack.at_most(events, ("ae", month, site, "any", "n_sessions_with_event"), "a term <= any")
+        inputs = {"n_sessions": row["n_sessions"], "n_sessions_with_event": row["n_sessions_with_event"]}
+        for column in ("rate_per_100_sessions", "ci_low", "ci_high"):
+            attack.derived_beside_hidden(at(column), column, row[column], inputs)
+        if row["rate_per_100_sessions"] is not None:
+            attack.ratio(row["rate_per_100_sessions"], events, sessions, 100.0, at("rate_per_100_sessions"))
+        attack.wilson(row["ci_low"], row["ci_high"], events, sessions, 100.0, at("ci_low"))
+    _site_sums(attack, sums, "ALL = sum of sites (adverse_events)")
+
+
+def attack_ae_control_chart(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    keys = ["month", "site_id"]
+    rows = _rows(con, "ae_control_chart")
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    by_site: dict[str, dict[date, tuple[Quantity, Quantity]]] = defaultdict(dict)
+    centre_lines: list[tuple[str, date, float]] = []
+    for row in rows:
+        month, site = row["month"], row["site_id"]
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("ae_control_chart", row, keys, column)
+
+        sessions = attack.count(("sessions", month, site), row["n_sessions"], at("n_sessions"))
+        events = attack.count(
+            ("ae", month, site, "any", "n_sessions_with_event"),
+            row["n_sessions_with_any_ae"],
+            at("n_sessions_with_any_ae"),
+        )
+        sums[("sessions", month)][site] = sessions
+        sums[("any", month)][site] = events
+        by_site[site][month] = (sessions, events)
+        attack.at_most(events, sessions, "events <= sessions")
+        both = {"n_sessions": row["n_sessions"], "n_sessions_with_any_ae": row["n_sessions_with_any_ae"]}
+        attack.derived_beside_hidden(at("p"), "p", row["p"], both)
+        attack.derived_beside_hidden(at("ucl"), "ucl", row["ucl"], {"n_sessions": row["n_sessions"]})
+        attack.derived_beside_hidden(at("lcl"), "lcl", row["lcl"], {"n_sessions": row["n_sessions"]})
+        attack.derived_beside_hidden(at("signal"), "signal", row["signal"], {**both, "p": row["p"]})
+        if row["p"] is not None:
+            attack.ratio(row["p"], events, sessions, 1.0, at("p"))
+        p_bar = row["p_bar"]
+        if p_bar is None and row["ucl"] is not None and row["lcl"] not in (None, 0.0):
+            p_bar = (row["ucl"] + row["lcl"]) / 2  # symmetric limits give the centre line back
+        if p_bar is not None and row["ucl"] is not None and 0 < p_bar < 1 and row["ucl"] > p_bar:
+            # ucl - p_bar = 3 sqrt(p_bar (1 - p_bar) / n)  =>  n = 9 p_bar (1 - p_bar) / (ucl - p_bar)^2
+            n = 9 * p_bar * (1 - p_bar) / (row["ucl"] - p_bar) ** 2
+            attack.relate({sessions: 1.0}, n - 1e-4 * max(1, n), n + 1e-4 * max(1, n), f"ucl at {at('ucl')}")
+        if row["signal"] is not None and row["ucl"] is not None:
+            if row["signal"]:  # p > ucl
+                attack.relate({events: 1.0, sessions: -row["ucl"]}, 0, math.inf, f"signal at {at('signal')}")
+            else:
+                attack.relate(
+                    {events: 1.0, sessions: -row["ucl"]}, -math.inf, TOLERANCE, f"signal at {at('signal')}"
+                )
+        if p_bar is not None:
+            centre_lines.append((site, month, p_bar))
+    for site, month, p_bar in centre_lines:
+        # p_bar = pooled events / pooled sessions over the 12 months before: linear, p_bar is known
+        terms: dict[Quantity, float] = defaultdict(float)
+        for pooled_month, (sessions, events) in by_site[site].items():
+            if _months_before(pooled_month, month):
+                terms[sessions] += p_bar
+                terms[events] -= 1.0
+        attack.relate(
+            terms, -TOLERANCE * 10, TOLERANCE * 10, f"p_bar at reporting.ae_control_chart[{month}, {site}]"
+        )
+    _site_sums(attack, sums, "ALL = sum of sites (ae_control_chart)")
+
+
+def _months_before(month: date, this_month: date) -> bool:
+    """month lies in the 12 calendar months before this_month."""
+    distance = (this_month.year - month.year) * 12 + this_month.month - month.month
+    return 1 <= distance <= TRAILING_MONTHS
+
+
+def attack_response_rates(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    keys = ["cohort_month", "site_id", "instrument", "measure"]
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    for row in _rows(con, "response_rates"):
+        group = (row["cohort_month"], row["instrument"], row["measure"])
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("response_rates", row, keys, column)
+
+        q = {
+            c: attack.count(("response_rates", *group, row["site_id"], c), row[c], at(c))
+            for c in ("n_eligible", "n_met", "n_missing_endpoint")
+        }
+        for c, quantity in q.items():
+            sums[(*group, c)][row["site_id"]] = quantity
+        attack.at_most(q["n_met"], q["n_eligible"], "met <= eligible")
+        inputs = {"n_met": row["n_met"], "n_eligible": row["n_eligible"]}
+        for column in ("rate", "ci_low", "ci_high"):
+            attack.derived_beside_hidden(at(column), column, row[column], inputs)
+        if row["rate"] is not None:
+            attack.ratio(row["rate"], q["n_met"], q["n_eligible"], 1.0, at("rate"))
+        attack.wilson(row["ci_low"], row["ci_high"], q["n_met"], q["n_eligible"], 1.0, at("ci_low"))
+    _site_sums(attack, sums, "ALL = sum of sites (response_rates)")
+
+
+def attack_response_by_infusion(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    keys = ["cohort_month", "site_id", "instrument", "infusion_number"]
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    for row in _rows(con, "response_by_infusion"):
+        cohort, site, instrument, k = (
+            row["cohort_month"],
+            row["site_id"],
+            row["instrument"],
+            row["infusion_number"],
+        )
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("response_by_infusion", row, keys, column)
+
+        assessed = attack.count(
+            ("assessed", cohort, site, instrument, k), row["n_assessed"], at("n_assessed")
+        )
+        responders = attack.count(
+            ("responders", cohort, site, instrument, k), row["n_responders"], at("n_responders")
+        )
+        sums[("assessed", cohort, instrument, k)][site] = assessed
+        sums[("responders", cohort, instrument, k)][site] = responders
+        attack.at_most(responders, assessed, "responders <= assessed")
+        inputs = {"n_responders": row["n_responders"], "n_assessed": row["n_assessed"]}
+        for column in ("rate", "ci_low", "ci_high"):
+            attack.derived_beside_hidden(at(column), column, row[column], inputs)
+        if row["rate"] is not None:
+            attack.ratio(row["rate"], responders, assessed, 1.0, at("rate"))
+        attack.wilson(row["ci_low"], row["ci_high"], responders, assessed, 1.0, at("ci_low"))
+    _site_sums(attack, sums, "ALL = sum of sites (response_by_infusion)")
+
+
+def attack_score_trajectories(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    keys = ["cohort_month", "site_id", "instrument", "timepoint"]
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    per_course: dict[tuple, dict[int, Quantity]] = defaultdict(dict)
+    for row in _rows(con, "score_trajectories"):
+        cohort, site, instrument, t = row["cohort_month"], row["site_id"], row["instrument"], row["timepoint"]
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("score_trajectories", row, keys, column)
+
+        # after infusion k: the courses response_by_infusion counts as assessed (same population)
+        name = (
+            ("assessed", cohort, site, instrument, t)
+            if t > 0
+            else ("baseline_courses", cohort, site, instrument)
+        )
+        courses = attack.count(name, row["n_courses"], at("n_courses"))
+        sums[(name[0], cohort, instrument, t)][site] = courses
+        per_course[(cohort, site, instrument)][t] = courses
+        for column in ("mean_score", "ci_low", "ci_high"):
+            attack.derived_beside_hidden(at(column), column, row[column], {"n_courses": row["n_courses"]})
+    last = max((t for timepoints in per_course.values() for t in timepoints), default=0)
+    for (cohort, site, instrument), timepoints in per_course.items():
+        for t in range(1, last + 1):  # rows exist where courses were scored: an absent one is 0
+            if t not in timepoints:
+                timepoints[t] = attack.count(
+                    ("assessed", cohort, site, instrument, t),
+                    0,
+                    f"reporting.score_trajectories[{cohort}, {site}, {instrument}, {t}] (no row)",
+                )
+        if 0 in timepoints:  # every course scored after infusion k has its baseline (timepoint 0)
+            for t, q in timepoints.items():
+                if t > 0:
+                    attack.at_most(q, timepoints[0], "courses after infusion k <= courses at baseline")
+    _site_sums(attack, sums, "ALL = sum of sites (score_trajectories)")
+
+
+def attack_safety_signal_counts(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    keys = ["month", "site_id", "reason"]
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    reasons: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    for row in _rows(con, "safety_signal_counts"):
+        month, site, reason = row["month"], row["site_id"], row["reason"]
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("safety_signal_counts", row, keys, column)
+
+        given = attack.count(("sessions", month, site), row["n_sessions_given"], at("n_sessions_given"))
+        signals = attack.count(("signals", month, site, reason), row["n_sessions"], at("n_sessions"))
+        sums[("sessions", month)][site] = given
+        sums[("signals", month, reason)][site] = signals
+        reasons[(month, site)][reason] = signals
+    for by_reason in reasons.values():
+        if "any" in by_reason:
+            others = [q for r, q in by_reason.items() if r != "any"]
+            for q in others:
+                attack.at_most(q, by_reason["any"], "a reason <= any")
+            attack.relate(
+                {by_reason["any"]: 1.0, **{q: -1.0 for q in others}},
+                -math.inf,
+                0,
+                "any <= sum of the reasons",
+            )
+    _site_sums(attack, sums, "ALL = sum of sites (safety_signal_counts)")
+
+
+def attack_data_quality(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    keys = ["export_month", "export"]
+    columns = (
+        "n_files",
+        "rows_read",
+        "rows_loaded",
+        "rows_quarantined",
+        "duplicates_collapsed",
+        "rows_held",
+        "rows_malformed",
+    )
+    accounted: set[tuple] = set()
+    for row in _rows(con, "file_accounting"):
+        group = (row["export_month"], row["export"])
+        q = {
+            c: attack.count(("dq", *group, c), row[c], _where("file_accounting", row, keys, c))
+            for c in columns
+        }
+        accounted.add(group)
+        attack.equal_sum(
+            q["rows_read"],
+            [q["rows_loaded"], q["rows_quarantined"], q["duplicates_collapsed"]],
+            f"rows_read = loaded + quarantined + collapsed [{group}]",
+        )
+        attack.relate(
+            {q["rows_held"]: 1.0, q["rows_malformed"]: 1.0, q["rows_quarantined"]: -1.0},
+            -math.inf,
+            0,
+            "held + malformed <= quarantined",
+        )
+    by_group: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    for row in _rows(con, "quarantine_reasons"):
+        group = (row["export_month"], row["export"])
+        where = _where("quarantine_reasons", row, [*keys, "reason"], "n_rows")
+        name = (
+            ("dq", *group, "rows_malformed")
+            if row["reason"] == MALFORMED_REASON
+            else ("reason", *group, row["reason"])
+        )
+        by_group[group][row["reason"]] = attack.count(name, row["n_rows"], where)
+    for group in accounted:
+        reasons = by_group.get(group, {})
+        quarantined, held, malformed = (
+            ("dq", *group, c) for c in ("rows_quarantined", "rows_held", "rows_malformed")
+        )
+        orphan = [q for r, q in reasons.items() if r in ORPHAN_REASONS]
+        other = [q for r, q in reasons.items() if r not in ORPHAN_REASONS and r != MALFORMED_REASON]
+        # held rows carry orphan reasons only; every other quarantined row (not a malformed line)
+        # carries at least one other reason, and each reason counts a row at most once
+        attack.relate({held: 1.0, **{q: -1.0 for q in orphan}}, -math.inf, 0, "held <= orphan reasons")
+        attack.relate(
+            {quarantined: 1.0, held: -1.0, malformed: -1.0, **{q: -1.0 for q in other}},
+            -math.inf,
+            0,
+            "quarantined rows that are neither held nor malformed <= their reasons",
+        )
+        for q in other:
+            attack.relate(
+                {q: 1.0, quarantined: -1.0, held: 1.0, malformed: 1.0},
+                -math.inf,
+                0,
+                "a reason <= the rows that are neither held nor malformed",
+            )
+        for q in orphan:
+            attack.relate(
+                {q: 1.0, quarantined: -1.0, malformed: 1.0},
+                -math.inf,
+                0,
+                "an orphan reason <= the quarantined rows",
+            )
+
+
+ATTACKS = {
+    "adverse_events": attack_adverse_events,
+    "ae_control_chart": attack_ae_control_chart,
+    "response_rates": attack_response_rates,
+    "response_by_infusion": attack_response_by_infusion,
+    "score_trajectories": attack_score_trajectories,
+    "safety_signal_counts": attack_safety_signal_counts,
+    "file_accounting": attack_data_quality,
+    "quarantine_reasons": None,  # attacked with file_accounting
+}
+
+# Every numeric (or boolean) published column that the attacks above model.
+MODELLED_COLUMNS = {
+    "adverse_events": {
+        "n_sessions",
+        "n_sessions_with_event",
+        "rate_per_100_sessions",
+        "ci_low",
+        "ci_high",
+        "n_grade_3_plus",
+        "n_serious",
+        "n_stopped_early_for_event",
+    },
+    "ae_control_chart": {"n_sessions", "n_sessions_with_any_ae", "p", "p_bar", "ucl", "lcl", "signal"},
+    "response_rates": {"n_eligible", "n_met", "n_missing_endpoint", "rate", "ci_low", "ci_high"},
+    "response_by_infusion": {"infusion_number", "n_assessed", "n_responders", "rate", "ci_low", "ci_high"},
+    "score_trajectories": {"timepoint", "n_courses", "mean_score", "ci_low", "ci_high"},
+    "safety_signal_counts": {"n_sessions_given", "n_sessions"},
+    "file_accounting": {
+        "n_files",
+        "rows_read",
+        "rows_loaded",
+        "rows_quarantined",
+        "duplicates_collapsed",
+        "rows_held",
+        "rows_malformed",
+    },
+    "quarantine_reasons": {"n_rows"},
+}
+
+
+def unmodelled_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Published numbers (and booleans) of `reporting` that no attack here knows how to combine."""
+    found = con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'reporting' "
+        "AND database_name = current_database() AND data_type NOT IN ('VARCHAR', 'DATE', 'VARCHAR[]') "
+        "ORDER BY ALL"
+    ).fetchall()
+    tables = {
+        t
+        for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'reporting' "
+            "AND database_name = current_database()"
+        ).fetchall()
+    }
+    missing = [f"reporting.{t} (a table)" for t in sorted(tables - set(MODELLED_COLUMNS))]
+    return missing + [f"reporting.{t}.{c}" for t, c in found if c not in MODELLED_COLUMNS.get(t, set())]
+
+
+def attack_published(con: duckdb.DuckDBPyConnection) -> list[Finding]:
+    """Every disclosure an outsider can prove from the `reporting` schema of `con`."""
+    attack = Attack()
+    for table, run in ATTACKS.items():
+        if run is not None:
+            run(attack, con)
+    return [
+        Finding(column, "published number not modelled by the attack") for column in unmodelled_columns(con)
+    ] + attack.solve()
+
+
+# --- shown values against their unsuppressed sources ----------------------------------------
+
+# reporting table -> (its unsuppressed source as SQL over the published file, key columns)
+SOURCES = {
+    "adverse_events": ("marts.adverse_events", ["month", "site_id", "ae_term"]),
+    "ae_control_chart": ("marts.ae_control_chart", ["month", "site_id"]),
+    "response_rates": ("marts.response_rates", ["cohort_month", "site_id", "instrument", "measure"]),
+    "response_by_infusion": (
+        "marts.response_by_infusion",
+        ["cohort_month", "site_id", "instrument", "infusion_number"],
+    ),
+    "score_trajectories": (
+        "marts.score_trajectories",
+        ["cohort_month", "site_id", "instrument", "timepoint"],
+    ),
+    "safety_signal_counts": ("marts.safety_signal_counts", ["month", "site_id", "reason"]),
+    "file_accounting": (
+        """(SELECT export_month, export, count(*) AS n_files, sum(rows_read) AS rows_read,
+                                   sum(rows_loaded) AS rows_loaded, sum(rows_quarantined) AS rows_quarantined,
+                                   sum(duplicates_collapsed) AS duplicates_collapsed,
+                                   sum(rows_held) AS rows_held, sum(rows_malformed) AS rows_malformed
+                            FROM data_quality.file_accounting GROUP BY ALL)""",
+        ["export_month", "export"],
+    ),
+    "quarantine_reasons": (
+        """(SELECT export_month, export, reason, sum(n_rows) AS n_rows
+                               FROM data_quality.quarantine_reasons GROUP BY ALL)""",
+        ["export_month", "export", "reason"],
+    ),
+}
+
+
+def mismatches_with_sources(con: duckdb.DuckDBPyConnection) -> list[Finding]:
+    """Every shown reporting value must equal its unsuppressed source, column by column by name.
+
+    Suppression may hide a value (NULL), never alter it; rows may be neither added nor lost.
+    """
+    findings = []
+    for table, (source, keys) in SOURCES.items():
+        columns = [
+            c
+            for (c,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'reporting' AND table_name = ? "
+                "AND database_name = current_database() AND column_name <> 'suppressed_cells' "
+                "ORDER BY column_index",
+                [table],
+            ).fetchall()
+        ]
+        if not columns:
+            findings.append(Finding(f"reporting.{table}", "table missing"))
+            continue
+        on = " AND ".join(f"r.{k} IS NOT DISTINCT FROM s.{k}" for k in keys)
+        values = [c for c in columns if c not in keys]
+        unequal = " OR ".join(
+            f"(r.{c} IS NOT NULL AND (s.{c} IS NULL OR "
+            f"abs(r.{c}::DOUBLE - s.{c}::DOUBLE) > 1e-12 * greatest(1, abs(s.{c}::DOUBLE))))"
+            for c in values
+        )
+        flags = ", ".join(
+            f"(r.{c} IS NOT NULL AND (s.{c} IS NULL OR "
+            f"abs(r.{c}::DOUBLE - s.{c}::DOUBLE) > 1e-12 * greatest(1, abs(s.{c}::DOUBLE)))) AS {c}"
+            for c in values
+        )
+        rows = con.execute(f"""
+            SELECT {", ".join(f"coalesce(r.{k}, s.{k})::VARCHAR" for k in keys)},
+                   r.{keys[0]} IS NULL AS only_source, s.{keys[0]} IS NULL AS only_published, {flags}
+            FROM reporting.{table} AS r FULL OUTER JOIN {source} AS s ON {on}
+            WHERE r.{keys[0]} IS NULL OR s.{keys[0]} IS NULL OR {unequal}""").fetchall()
+        for row in rows:
+            key, (only_source, only_published, *flags_) = row[: len(keys)], row[len(keys) :]
+            where = f"reporting.{table}[{', '.join(key)}]"
+            if only_source:
+                findings.append(Finding(where, "row of the source missing from reporting"))
+            elif only_published:
+                findings.append(Finding(where, "row not in the source"))
+            else:
+                for column, differs in zip(values, flags_, strict=True):
+                    if differs:
+                        findings.append(Finding(f"{where}.{column}", "shown value differs from the source"))
+    return findings
