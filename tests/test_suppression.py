@@ -17,6 +17,7 @@ from pipelines.cli import main
 from pipelines.publish.data_quality import hidden_accounting_cells
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
+from tests.disclosure_attack import attack_published, mismatches_with_sources
 
 
 def accounting(read: int, loaded: int, quarantined: int, collapsed: int, held: int = 0,
@@ -60,6 +61,9 @@ def test_a_real_build_publishes_a_suppressed_reporting_schema(settings: Settings
     published = settings.warehouse / PUBLISHED_NAME
     assert_no_small_counts(published)
     assert_no_hidden_cell_recoverable(published)
+    with duckdb.connect(str(published), read_only=True) as con:  # the outsider's attack (issue #10)
+        assert mismatches_with_sources(con) == []
+        assert [str(f) for f in attack_published(con)] == []
 
 
 def assert_no_small_counts(published: Path) -> None:

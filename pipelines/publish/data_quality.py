@@ -76,7 +76,8 @@ def create_reporting_data_quality(con: duckdb.DuckDBPyConnection, source: str) -
             SELECT export_month, export, reason, sum(n_rows)::BIGINT AS n_rows,
                    sum(n_rows) BETWEEN 1 AND {SMALL_CELL_MAX}
                    OR (reason = '{MALFORMED_REASON}' AND EXISTS (
-                       FROM malformed_hidden AS m WHERE m.export_month = q.export_month AND m.export = q.export))
+                       FROM malformed_hidden AS m
+                       WHERE m.export_month = q.export_month AND m.export = q.export))
                        AS hidden
             FROM data_quality.quarantine_reasons AS q GROUP BY export_month, export, reason
         )
