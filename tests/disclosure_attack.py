@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -47,6 +48,15 @@ N_MAX_SCAN = 100_000  # denominators tried when inverting a Wilson interval
 
 ORPHAN_REASONS = ("session_id.orphan", "patient_id.orphan")
 MALFORMED_REASON = "malformed_line"
+DATA_QUALITY_COUNTS = (
+    "n_files",
+    "rows_read",
+    "rows_loaded",
+    "rows_quarantined",
+    "duplicates_collapsed",
+    "rows_held",
+    "rows_malformed",
+)
 
 Quantity = tuple  # a count's identity, e.g. ("sessions", month, site)
 
@@ -159,6 +169,25 @@ class Attack:
         if value is not None and any(v is None for v in inputs.values()):
             hidden = [name for name, v in inputs.items() if v is None]
             self.findings.append(Finding(where, f"{column} shown while {', '.join(hidden)} is hidden"))
+
+    def rate_with_interval(
+        self,
+        row: dict[str, object],
+        at: Callable[[str], str],
+        numerator: str,
+        denominator: str,
+        quantities: tuple[Quantity, Quantity],
+        rate: str = "rate",
+        scale: float = 1.0,
+    ) -> None:
+        """A row's rate = scale x numerator / denominator and its Wilson interval (ci_low, ci_high)."""
+        successes, trials = quantities
+        inputs = {numerator: row[numerator], denominator: row[denominator]}
+        for column in (rate, "ci_low", "ci_high"):
+            self.derived_beside_hidden(at(column), column, row[column], inputs)
+        if row[rate] is not None:
+            self.ratio(row[rate], successes, trials, scale, at(rate))
+        self.wilson(row["ci_low"], row["ci_high"], successes, trials, scale, at("ci_low"))
 
     # --- the outsider's solver ------------------------------------------------------------
     def solve(self) -> list[Finding]:
@@ -339,12 +368,15 @@ def attack_adverse_events(attack: Attack, con: duckdb.DuckDBPyConnection) -> Non
                 attack.at_most(quantities[c], ("ae", month, site, "any", c), f"{c} of a term <= of any")
         if term != "any":
             attack.at_most(events, ("ae", month, site, "any", "n_sessions_with_event"), "a term <= any")
-        inputs = {"n_sessions": row["n_sessions"], "n_sessions_with_event": row["n_sessions_with_event"]}
-        for column in ("rate_per_100_sessions", "ci_low", "ci_high"):
-            attack.derived_beside_hidden(at(column), column, row[column], inputs)
-        if row["rate_per_100_sessions"] is not None:
-            attack.ratio(row["rate_per_100_sessions"], events, sessions, 100.0, at("rate_per_100_sessions"))
-        attack.wilson(row["ci_low"], row["ci_high"], events, sessions, 100.0, at("ci_low"))
+        attack.rate_with_interval(
+            row,
+            at,
+            "n_sessions_with_event",
+            "n_sessions",
+            (events, sessions),
+            rate="rate_per_100_sessions",
+            scale=100.0,
+        )
     _site_sums(attack, sums, "ALL = sum of sites (adverse_events)")
 
 
@@ -428,12 +460,7 @@ def attack_response_rates(attack: Attack, con: duckdb.DuckDBPyConnection) -> Non
         for c, quantity in q.items():
             sums[(*group, c)][row["site_id"]] = quantity
         attack.at_most(q["n_met"], q["n_eligible"], "met <= eligible")
-        inputs = {"n_met": row["n_met"], "n_eligible": row["n_eligible"]}
-        for column in ("rate", "ci_low", "ci_high"):
-            attack.derived_beside_hidden(at(column), column, row[column], inputs)
-        if row["rate"] is not None:
-            attack.ratio(row["rate"], q["n_met"], q["n_eligible"], 1.0, at("rate"))
-        attack.wilson(row["ci_low"], row["ci_high"], q["n_met"], q["n_eligible"], 1.0, at("ci_low"))
+        attack.rate_with_interval(row, at, "n_met", "n_eligible", (q["n_met"], q["n_eligible"]))
     _site_sums(attack, sums, "ALL = sum of sites (response_rates)")
 
 
@@ -460,12 +487,7 @@ def attack_response_by_infusion(attack: Attack, con: duckdb.DuckDBPyConnection) 
         sums[("assessed", cohort, instrument, k)][site] = assessed
         sums[("responders", cohort, instrument, k)][site] = responders
         attack.at_most(responders, assessed, "responders <= assessed")
-        inputs = {"n_responders": row["n_responders"], "n_assessed": row["n_assessed"]}
-        for column in ("rate", "ci_low", "ci_high"):
-            attack.derived_beside_hidden(at(column), column, row[column], inputs)
-        if row["rate"] is not None:
-            attack.ratio(row["rate"], responders, assessed, 1.0, at("rate"))
-        attack.wilson(row["ci_low"], row["ci_high"], responders, assessed, 1.0, at("ci_low"))
+        attack.rate_with_interval(row, at, "n_responders", "n_assessed", (responders, assessed))
     _site_sums(attack, sums, "ALL = sum of sites (response_by_infusion)")
 
 
@@ -537,15 +559,7 @@ def attack_safety_signal_counts(attack: Attack, con: duckdb.DuckDBPyConnection) 
 
 def attack_data_quality(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
     keys = ["export_month", "export"]
-    columns = (
-        "n_files",
-        "rows_read",
-        "rows_loaded",
-        "rows_quarantined",
-        "duplicates_collapsed",
-        "rows_held",
-        "rows_malformed",
-    )
+    columns = DATA_QUALITY_COUNTS
     accounted: set[tuple] = set()
     for row in _rows(con, "file_accounting"):
         group = (row["export_month"], row["export"])
@@ -635,15 +649,7 @@ MODELLED_COLUMNS = {
     "response_by_infusion": {"infusion_number", "n_assessed", "n_responders", "rate", "ci_low", "ci_high"},
     "score_trajectories": {"timepoint", "n_courses", "mean_score", "ci_low", "ci_high"},
     "safety_signal_counts": {"n_sessions_given", "n_sessions"},
-    "file_accounting": {
-        "n_files",
-        "rows_read",
-        "rows_loaded",
-        "rows_quarantined",
-        "duplicates_collapsed",
-        "rows_held",
-        "rows_malformed",
-    },
+    "file_accounting": set(DATA_QUALITY_COUNTS),
     "quarantine_reasons": {"n_rows"},
 }
 

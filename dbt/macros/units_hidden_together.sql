@@ -121,3 +121,29 @@ anti join complements using ({{ blocks }})
         else {{ count }} <> 0 and coalesce(unit_is_hidden, true)
     end
 {%- endmacro %}
+
+
+{#
+    The rows of `relation` with their unit's decision from units_hidden_together (as
+    unit_is_hidden), joined on the block keys and the site: the `cells` that
+    suppress_small_cells(hidden_by={count: hidden_with_unit(count)}) reads.
+#}
+{% macro with_unit_decisions(relation, units, block_keys, part='site_id') -%}
+    select
+        cells.*,
+        units.is_hidden as unit_is_hidden
+
+    from {{ relation }} as cells
+    left join ({{ units }}) as units
+        on {% for key in block_keys %}cells.{{ key }} = units.{{ key }} and {% endfor %}cells.{{ part }} = units.{{ part }}
+{%- endmacro %}
+
+
+{#
+    One decision for the courses assessed after each infusion, shared by
+    reporting.response_by_infusion (n_assessed) and reporting.score_trajectories (n_courses,
+    the same courses, baseline included): blocks of cohort month x instrument.
+#}
+{% macro after_infusion_units() -%}
+    {{ units_hidden_together(ref('response_by_infusion'), ['cohort_month', 'instrument'], 'infusion_number', 'n_assessed') }}
+{%- endmacro %}

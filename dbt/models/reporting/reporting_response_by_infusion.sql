@@ -5,23 +5,9 @@
 -- since a site's counts after infusions 1-6 and its baseline course count are tied by
 -- inequalities; reporting.score_trajectories takes the same decisions for the same courses.
 
-with units as (
+with cells as (
 
-    {{ units_hidden_together(ref('response_by_infusion'), ['cohort_month', 'instrument'], 'infusion_number', 'n_assessed') }}
-
-),
-
-cells as (
-
-    select
-        response_by_infusion.*,
-        units.is_hidden as unit_is_hidden
-
-    from {{ ref('response_by_infusion') }} as response_by_infusion
-    left join units
-        on response_by_infusion.cohort_month = units.cohort_month
-        and response_by_infusion.instrument = units.instrument
-        and response_by_infusion.site_id = units.site_id
+    {{ with_unit_decisions(ref('response_by_infusion'), after_infusion_units(), ['cohort_month', 'instrument']) }}
 
 ),
 

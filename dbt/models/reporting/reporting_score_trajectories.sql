@@ -5,23 +5,9 @@
 -- so n_courses is hidden by the same whole site blocks (macros/units_hidden_together.sql), the
 -- baseline included: a site's after-infusion counts never exceed its baseline count.
 
-with units as (
+with cells as (
 
-    {{ units_hidden_together(ref('response_by_infusion'), ['cohort_month', 'instrument'], 'infusion_number', 'n_assessed') }}
-
-),
-
-cells as (
-
-    select
-        score_trajectories.*,
-        units.is_hidden as unit_is_hidden
-
-    from {{ ref('score_trajectories') }} as score_trajectories
-    left join units
-        on score_trajectories.cohort_month = units.cohort_month
-        and score_trajectories.instrument = units.instrument
-        and score_trajectories.site_id = units.site_id
+    {{ with_unit_decisions(ref('score_trajectories'), after_infusion_units(), ['cohort_month', 'instrument']) }}
 
 ),
 
