@@ -18,7 +18,62 @@ import warnings
 from pathlib import Path
 
 from pipelines import contract
-from pipelines.settings import Settings, export_to_environment, load_settings
+from pipelines.settings import (
+    ENV_LANDING,
+    MONTH_RE,
+    Settings,
+    SettingsError,
+    check_settings,
+    export_to_environment,
+    load_settings,
+)
+
+
+class UserError(SettingsError):
+    """A mistake in what the user asked for: reported as one line, exit 2, no traceback."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that answers a bad flag in one line (`outcomes run: error: ...`), exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: 0 or more")
+    return value
+
+
+def month(text: str) -> str:
+    if not MONTH_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month: expected YYYY-MM, e.g. 2025-01")
+    return text
+
+
+def defect_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 0.5:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed: a probability from 0 to 0.5")
+    return value
 
 
 def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +87,8 @@ def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.landing, args.warehouse, args.reports)
+    settings = load_settings(args.landing, getattr(args, "warehouse", None), getattr(args, "reports", None))
+    check_settings(settings)
     export_to_environment(settings)
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -46,13 +102,14 @@ def add_network_arguments(parser: argparse.ArgumentParser, default_scale: str) -
     """The generator's size flags: a preset and explicit overrides (`outcomes synth`, the benchmark)."""
     parser.add_argument("--scale", choices=SCALE_CHOICES, default=default_scale,
                         help=f"size preset (default {default_scale}; small: seconds; large: ~30M vitals)")
-    parser.add_argument("--sites", type=int, help="number of sites (overrides the preset)")
-    parser.add_argument("--patients", type=int, help="patients enrolled over the period")
-    parser.add_argument("--months", type=int, help="number of export months")
-    parser.add_argument("--start-month", help="first export month, YYYY-MM")
-    parser.add_argument("--seed", type=int, help="random seed (same seed, same bytes)")
-    parser.add_argument("--defect-rate", type=float,
-                        help="probability per row of an injected defect (logged in _synth/defects.csv)")
+    parser.add_argument("--sites", type=positive_int, help="number of sites (overrides the preset)")
+    parser.add_argument("--patients", type=positive_int, help="patients enrolled over the period")
+    parser.add_argument("--months", type=positive_int, help="number of export months")
+    parser.add_argument("--start-month", type=month, help="first export month, YYYY-MM")
+    parser.add_argument("--seed", type=non_negative_int, help="random seed (same seed, same bytes)")
+    parser.add_argument("--defect-rate", type=defect_rate,
+                        help="probability per row of an injected defect, 0 to 0.5 (logged in "
+                        "_synth/defects.csv)")
     parser.add_argument("--format", choices=["csv", "csv.gz", "parquet"], help="file format")
 
 
@@ -65,7 +122,11 @@ def network_config(args: argparse.Namespace):  # -> SynthConfig (import kept laz
         "start_month": args.start_month, "seed": args.seed, "defect_rate": args.defect_rate,
         "file_format": args.format,
     }
-    return dataclasses.replace(SCALES[args.scale], **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(SCALES[args.scale], **given)
+    except ValueError as problem:  # SynthConfig's own checks, for combinations the flags cannot see
+        raise UserError(str(problem)) from None
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -90,24 +151,59 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _landing_is_empty(settings: Settings) -> bool:
-    from pipelines.ingest.discover import discover
+def _landing_source(args: argparse.Namespace) -> str:
+    """Where the landing folder came from, for error messages."""
+    if args.landing is not None:
+        return "--landing"
+    return ENV_LANDING if os.environ.get(ENV_LANDING) else "the default ./landing"
 
-    return not discover(settings.landing).files
+
+def _prepare_landing(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Check the landing folder (and fill it for --demo); an error message, or None when it is ready.
+
+    Synthetic exports are written only when asked (--demo): a mistyped --landing must fail,
+    never turn into a generated network published over the real one. Nothing is created on
+    an error.
+    """
+    from pipelines.ingest.discover import discover, is_synthetic
+
+    landing = settings.landing
+    if landing.exists() and not landing.is_dir():
+        return f"landing folder {landing} ({_landing_source(args)}) is not a folder"
+    has_exports = landing.is_dir() and bool(discover(landing).files)
+    if not args.demo:
+        if not landing.exists():
+            return (f"landing folder {landing} ({_landing_source(args)}) does not exist; deliver exports "
+                    "there, or run `outcomes run --demo` for the synthetic demo network")
+        if not has_exports:
+            return (f"no exports in {landing} ({_landing_source(args)}): expected "
+                    "<export>/<export>_<YYYY-MM>.csv|.csv.gz|.parquet; `outcomes run --demo` builds the "
+                    "synthetic demo network instead")
+        return None
+    if has_exports and not is_synthetic(landing):
+        return (f"--demo writes the synthetic demo network into {landing}, which holds exports that "
+                "were not generated: pass an empty or new --landing for the demo")
+    if has_exports:
+        print(f"DEMO: using the synthetic demo network already in {landing}")
+        return None
+    from pipelines.synth import SCALES, generate
+
+    demo = SCALES["small"]
+    print(f"DEMO: generating the synthetic demo network in {landing} ({demo.sites} sites, "
+          f"{demo.patients:,} patients, {demo.months} months from {demo.start_month}, seed {demo.seed}); "
+          "every output of this build is marked synthetic")
+    generate(landing, demo, progress=False)
+    return None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialize every asset for all months found in the landing folder."""
+    settings = load_settings(args.landing, args.warehouse, args.reports)
+    check_settings(settings)
+    problem = _prepare_landing(args, settings)
+    if problem:
+        raise UserError(problem)
     settings = _settings(args)
-    if _landing_is_empty(settings):
-        if args.no_synth:
-            print(f"error: no export files in {settings.landing}", file=sys.stderr)
-            return 2
-        from pipelines.synth import SCALES, generate
-
-        print(f"landing folder {settings.landing} has no exports: generating the small synthetic "
-              "network (seed 1)")
-        generate(settings.landing, SCALES["small"], progress=False)
 
     from pipelines.ingest.discover import discover
     from pipelines.run import run_main_job
@@ -145,7 +241,12 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
     text = render_markdown()
     if args.write:
-        Path(args.write).write_text(text, encoding="utf-8")
+        target = Path(args.write)
+        if not target.parent.is_dir():
+            raise UserError(f"--write: folder {target.parent} does not exist")
+        if target.is_dir():
+            raise UserError(f"--write: {target} is a folder; give a file path")
+        target.write_text(text, encoding="utf-8")
         print(f"wrote {args.write}")
     else:
         sys.stdout.write(text)
@@ -153,11 +254,12 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="outcomes",
         description="Outcomes warehouse for ketamine/esketamine PTSD clinics: generate exports, "
         "run the pipeline, open the Dagster UI.",
     )
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = sub.add_parser("synth", help="generate a synthetic clinic network's exports",
@@ -166,14 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", help="output folder (default: the landing folder)")
     synth.add_argument("--no-progress", action="store_true", help="no progress bar")
     synth.add_argument("--json", action="store_true", help="also print the summary as JSON")
-    _add_folder_flags(synth)
+    synth.add_argument("--landing", help="landing folder to write into when --out is not given "
+                       "(env OUTCOMES_LANDING, default ./landing)")
     synth.set_defaults(func=cmd_synth)
 
     run = sub.add_parser("run", help="materialize everything for the months in the landing folder",
-                         description=cmd_run.__doc__ + " Generates the small synthetic network "
-                         "first when the landing folder has no exports.")
-    run.add_argument("--no-synth", action="store_true",
-                     help="fail instead of generating sample exports when landing is empty")
+                         description=cmd_run.__doc__ + " A landing folder that does not exist or holds "
+                         "no exports is an error (exit 2); --demo builds the synthetic demo network.",
+                         epilog="examples:\n  outcomes run --landing /data/exports\n"
+                         "  outcomes run --demo --landing /tmp/demo_landing --warehouse /tmp/demo_warehouse",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--demo", action="store_true",
+                     help="generate the synthetic demo network into the landing folder when it holds no "
+                     "exports (refused when it holds real ones) and run on it; the build, its summary "
+                     "and its reports are marked synthetic")
     _add_folder_flags(run)
     run.set_defaults(func=cmd_run)
 
@@ -193,7 +301,20 @@ def main(argv: list[str] | None = None) -> int:
     # Dagster flags beta parameters (backfill_policy) on every load; not news to a CLI user.
     warnings.filterwarnings("ignore", message=".*currently in beta.*")
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SettingsError as problem:  # a user's mistake (UserError included): one line, exit 2
+        if args.debug:
+            raise
+        print(f"{build_parser().prog} {args.command}: error: {problem}", file=sys.stderr)
+        return 2
+    except Exception as problem:  # a bug or the machine, not the user: still one line unless --debug
+        if args.debug:
+            raise
+        first_line = str(problem).splitlines()[0] if str(problem) else ""
+        print(f"{build_parser().prog} {args.command}: internal error: {type(problem).__name__}: {first_line} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import psutil
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from pipelines.ingest.discover import is_synthetic
 from pipelines.publish.report.asset import REPORT_KEY
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
@@ -47,9 +48,13 @@ class RunSummary:
     checks: dict[str, str] = field(default_factory=dict)  # check -> passed | warn | error
     published: str | None = None
     report: str | None = None
+    synthetic: bool = False  # made from generated exports (the landing folder's synth manifest)
 
     def render(self, seconds: float) -> str:
+        banner = ["SYNTHETIC DEMO DATA: this build is made from generated exports, not a clinic's"] \
+            if self.synthetic else []
         lines = [
+            *banner,
             f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILED'} in {seconds:.1f} s "
             f"({len(self.months)} months {self.months[0]} .. {self.months[-1]})",
             f"warehouse: {self.warehouse}",
@@ -78,7 +83,7 @@ class RunSummary:
         lines += [f"  WARNING check {name} (see its metadata; the rows are in quarantine)"
                   for name in states["warn"]]
         lines += [f"  FAILED check {name}" for name in states["error"]]
-        return "\n".join(lines)
+        return "\n".join([*lines, *(["", *banner] if banner else [])])
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -178,14 +183,17 @@ def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
             name = f"{'/'.join(check.asset_key.path)}:{check.check_name}"
             checks[name] = "passed" if check.passed else check.severity.value.lower()
     summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), str(log_file),
-                         checks=checks)
+                         checks=checks, synthetic=is_synthetic(settings.landing))
     if settings.build_db.exists():
         _read_figures(summary, settings.build_db)
     published = settings.warehouse / PUBLISHED_NAME
     if published.exists():
         with duckdb.connect(str(published), read_only=True) as con:
-            build_id, built_at = con.execute("SELECT build_id, built_at FROM meta.build").fetchone()
+            build_id, built_at, run_id = con.execute(
+                "SELECT build_id, built_at, dagster_run_id FROM meta.build").fetchone()
         summary.published = f"{published} (build {build_id}, {built_at:%Y-%m-%d %H:%M} UTC, read-only)"
+        if run_id != result.run_id:
+            summary.published += ": the previous build, unchanged by this run"
     for event in result.all_events:  # the latest month's report, if this run rendered it
         if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == REPORT_KEY \
                 and event.partition == months[-1]:

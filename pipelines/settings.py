@@ -8,6 +8,7 @@ is loaded from the environment, sees the same folders.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,15 @@ ENV_LANDING = "OUTCOMES_LANDING"
 ENV_WAREHOUSE = "OUTCOMES_WAREHOUSE"
 ENV_REPORTS = "OUTCOMES_REPORTS"
 ENV_FIRST_MONTH = "OUTCOMES_FIRST_MONTH"
+ENV_GX_MEMORY_LIMIT = "OUTCOMES_GX_MEMORY_LIMIT"
+ENV_DAGSTER_HOME = "DAGSTER_HOME"
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+SIZE_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)  # DuckDB sizes
+
+
+class SettingsError(ValueError):
+    """A folder or environment setting a person got wrong: its message is one line naming it."""
 
 DEFAULT_FIRST_MONTH = "2023-01"  # first month of the partition set; earlier exports need this moved
 
@@ -66,4 +76,28 @@ def export_to_environment(settings: Settings) -> None:
 
 def first_month() -> str:
     """First month of the monthly partitions (YYYY-MM)."""
-    return os.environ.get(ENV_FIRST_MONTH, DEFAULT_FIRST_MONTH)
+    value = os.environ.get(ENV_FIRST_MONTH, DEFAULT_FIRST_MONTH)
+    if not MONTH_RE.match(value):
+        raise SettingsError(f"{ENV_FIRST_MONTH}={value!r} is not a month: expected YYYY-MM, e.g. 2023-01")
+    return value
+
+
+def check_settings(settings: Settings) -> None:
+    """Fail with one line on a folder or environment setting that cannot work, before anything runs."""
+    for name, flag, env in (("warehouse", "--warehouse", ENV_WAREHOUSE),
+                            ("reports", "--reports", ENV_REPORTS)):
+        folder: Path = getattr(settings, name)
+        if folder.exists() and not folder.is_dir():
+            raise SettingsError(f"{flag} / {env}: {folder} is a file; the {name} must be a folder")
+    first_month()
+    memory = os.environ.get(ENV_GX_MEMORY_LIMIT)
+    if memory is not None and not SIZE_RE.match(memory.strip()):
+        raise SettingsError(f"{ENV_GX_MEMORY_LIMIT}={memory!r} is not a size: expected a number and a unit "
+                            "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GB")
+    home = os.environ.get(ENV_DAGSTER_HOME)
+    if home is not None:
+        path = Path(home).expanduser()
+        if not home.strip() or not path.is_absolute():
+            raise SettingsError(f"{ENV_DAGSTER_HOME}={home!r} must be an absolute path to a folder")
+        if path.exists() and not path.is_dir():
+            raise SettingsError(f"{ENV_DAGSTER_HOME}={home!r} is a file; it must be a folder")

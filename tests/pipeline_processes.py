@@ -71,7 +71,7 @@ def start_run(place: Place, output: Path) -> subprocess.Popen[bytes]:
     """`outcomes run` in a new session: its process group holds it and the dbt it starts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTCOMES_")}
     env["DAGSTER_HOME"] = str(place.home)
-    command = [str(OUTCOMES), "run", "--no-synth", "--landing", str(place.landing),
+    command = [str(OUTCOMES), "run", "--landing", str(place.landing),
                "--warehouse", str(place.warehouse), "--reports", str(place.reports)]
     with output.open("ab") as sink:
         return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env,

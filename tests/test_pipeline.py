@@ -6,16 +6,20 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+import pypdfium2
 import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from pipelines import contract
 from pipelines.cli import build_parser, main
+from pipelines.publish.report.data import SYNTHETIC_TEXT
+from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings, load_settings
 from pipelines.synth import generate
 from tests.conftest import TINY
@@ -54,23 +58,68 @@ def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Pa
         assert all(k.startswith(("dbt_staging/", "publish/report")) for k in keys_without), keys_without
 
 
-def test_run_generates_sample_exports_when_landing_is_empty(settings: Settings,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run"]) == 0
+def published_build(settings: Settings) -> dict[str, object]:
+    with duckdb.connect(str(settings.warehouse / PUBLISHED_NAME), read_only=True) as con:
+        cursor = con.execute("SELECT * FROM meta.build")
+        return dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
+
+
+def pdf_page_texts(path: Path) -> list[str]:
+    pdf = pypdfium2.PdfDocument(str(path))
+    return [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
+
+
+def test_demo_builds_the_synthetic_network_and_marks_every_output(
+        settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --demo` on an empty landing: the demo network, marked in meta.build, summary and every page."""
+    assert main(["run", "--demo"]) == 0
     out = capsys.readouterr().out
-    assert "generating the small synthetic network" in out
+    assert "DEMO: generating the synthetic demo network" in out
+    assert out.count("SYNTHETIC DEMO DATA") == 2  # first and last line of the summary
     assert sorted(p.name for p in (settings.landing / "sessions").iterdir())[0] == "sessions_2025-01.csv"
     assert raw_counts(settings)["sessions"] > 0
+    assert published_build(settings)["synthetic"] is True
+    html = (settings.reports / "outcomes_2025-12.html").read_text()
+    assert 'class="synthetic-banner"' in html and SYNTHETIC_TEXT.split(":")[0] in html
+    pages = pdf_page_texts(settings.reports / "outcomes_2025-12.pdf")
+    assert len(pages) > 5 and all("SYNTHETIC DEMO DATA" in page for page in pages)
 
 
-def test_run_refuses_empty_landing_with_no_synth(settings: Settings,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--no-synth"]) == 2
-    assert f"no export files in {settings.landing}" in capsys.readouterr().err
+def test_run_refuses_a_missing_landing_and_creates_nothing(
+        settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    typo = settings.landing.with_name("landnig")
+    assert main(["run", "--landing", str(typo)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"landing folder {typo} (--landing) does not exist" in err
+    assert not typo.exists() and not settings.warehouse.exists() and not settings.reports.exists()
 
 
-def test_identical_redelivery_is_a_no_op(settings: Settings, landing: Path) -> None:
+def test_run_refuses_an_empty_landing(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    settings.landing.mkdir()
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert f"no exports in {settings.landing} (OUTCOMES_LANDING)" in err and "--demo" in err
+    assert list(settings.landing.iterdir()) == [] and not settings.warehouse.exists()
+
+
+def test_demo_refuses_a_landing_of_real_exports(settings: Settings, landing: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.rmtree(landing / "_synth")  # exports that were not generated here
+    before = sorted(p.relative_to(landing) for p in landing.rglob("*"))
+    assert main(["run", "--demo"]) == 2
+    assert "--demo writes the synthetic demo network into" in capsys.readouterr().err
+    assert sorted(p.relative_to(landing) for p in landing.rglob("*")) == before
+    assert not settings.warehouse.exists()
+
+
+def test_identical_redelivery_is_a_no_op(settings: Settings, landing: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.rmtree(landing / "_synth")  # a clinic's exports: nothing may say "synthetic"
     assert main(["run"]) == 0
+    assert "SYNTHETIC" not in capsys.readouterr().out
+    assert published_build(settings)["synthetic"] is False
+    html = (settings.reports / "outcomes_2025-03.html").read_text()
+    assert "synthetic-banner" not in html.split("</style>")[1]
     before = raw_counts(settings)
     assert main(["run"]) == 0
     assert raw_counts(settings) == before
@@ -111,8 +160,51 @@ def test_every_command_explains_itself(command: str, capsys: pytest.CaptureFixtu
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert f"usage: outcomes {command}" in text
-    if command != "contract":
+    if command in ("run", "ui"):
         assert "--landing" in text and "OUTCOMES_WAREHOUSE" in text
+    if command == "synth":  # only the flags that apply: it writes exports, nothing else
+        assert "--landing" in text and "--warehouse" not in text and "--reports" not in text
+
+
+BAD_VALUES = [
+    (["synth", "--patients", "-5"], "argument --patients: -5 is not allowed: at least 1"),
+    (["synth", "--months", "0"], "argument --months: 0 is not allowed: at least 1"),
+    (["synth", "--start-month", "2025-13"], "argument --start-month: '2025-13' is not a month"),
+    (["synth", "--defect-rate", "2"], "--defect-rate: 2 is not allowed: a probability from 0 to 0.5"),
+    (["contract", "--write", "/nonexistent-folder/contract.md"],
+     "--write: folder /nonexistent-folder does not exist"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_VALUES)
+def test_a_bad_value_is_one_line_and_exit_2(argv: list[str], message: str, settings: Settings) -> None:
+    done = subprocess.run([str(Path(sys.executable).with_name("outcomes")), *argv], capture_output=True,
+                          text=True, timeout=120, env=os.environ.copy())
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("DAGSTER_HOME", "relative/home", "DAGSTER_HOME='relative/home' must be an absolute path"),
+    ("OUTCOMES_FIRST_MONTH", "2023-1", "OUTCOMES_FIRST_MONTH='2023-1' is not a month"),
+    ("OUTCOMES_GX_MEMORY_LIMIT", "lots", "OUTCOMES_GX_MEMORY_LIMIT='lots' is not a size"),
+])
+def test_a_bad_setting_is_one_line_and_exit_2(variable: str, value: str, message: str, settings: Settings,
+                                               landing: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not settings.warehouse.exists()
+
+
+def test_a_warehouse_that_is_a_file_is_one_line(settings: Settings, landing: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    settings.warehouse.write_text("not a folder")
+    assert main(["run"]) == 2
+    assert "OUTCOMES_WAREHOUSE: " in capsys.readouterr().err
 
 
 def test_definitions_validate_with_the_dagster_cli(settings: Settings) -> None:

@@ -25,7 +25,7 @@ from dagster import AssetKey, DagsterInstance
 
 from pipelines.cli import main
 from pipelines.publish.report.asset import REPORT_KEY, report_paths, write_reports
-from pipelines.publish.report.data import add_months, read_report_data
+from pipelines.publish.report.data import SYNTHETIC_TEXT, add_months, read_report_data
 from pipelines.publish.report.pdf import ENV_CHROMIUM, ChromiumMissing, chromium_path
 from pipelines.publish.report.render import SmallCellError, count_cell, render_html
 from pipelines.settings import PROJECT_ROOT, Settings
@@ -320,6 +320,19 @@ def assert_publishable(html: str) -> list[str]:
             assert "nodata" in span["cls"], span[0]
         texts.append(text)
     return texts
+
+
+def test_only_a_synthetic_build_carries_the_banner(report_html: str, tmp_path: Path) -> None:
+    """meta.build.synthetic (a build made from generated exports) puts the banner on the report."""
+    assert "synthetic-banner" not in report_html.split("</style>")[1]  # an older build: no such column
+    path = write_published(tmp_path / "synthetic.duckdb")
+    with duckdb.connect(str(path)) as con:
+        con.execute("ALTER TABLE meta.build ADD COLUMN synthetic BOOLEAN DEFAULT true")
+        html = render_html(read_report_data(con, MONTH))
+        con.execute("UPDATE meta.build SET synthetic = false")
+        real = render_html(read_report_data(con, MONTH))
+    assert html.count(SYNTHETIC_TEXT.split(":")[0]) == 1 and 'class="synthetic-banner"' in html
+    assert "synthetic-banner" not in real.split("</style>")[1]
 
 
 def test_the_hand_made_file_has_suppressed_cells_and_no_marts(published: Path) -> None:

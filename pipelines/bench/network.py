@@ -138,7 +138,7 @@ def cold_build(network: Network, months: list[str], root: Path, env_first: str |
     """`outcomes run` over `months` from a fresh landing, warehouse and Dagster instance."""
     folders = RunFolders.fresh(root)
     link_months(network, folders.landing, months)
-    command = [_outcomes_cli(), "run", "--no-synth", *folders.flags()]
+    command = [_outcomes_cli(), "run", *folders.flags()]
     result = run_measured(command, child_env(folders.home, PROJECT_ROOT, env_first), folders.home,
                           folders.log_dir / "run.log", network.rows(months), PROJECT_ROOT / "dbt" / "target")
     result.update(months=len(months), first_month=months[0], last_month=months[-1])

@@ -8,6 +8,16 @@ from pathlib import Path
 
 from pipelines import contract
 
+# The synthetic network generator (pipelines/synth) writes its manifest here in the landing
+# folder it fills. A landing folder holding it holds generated exports, not a clinic's, and
+# every build made from it is marked synthetic (meta.build, run summary, report banner).
+SYNTHETIC_MANIFEST = Path("_synth") / "manifest.json"
+
+
+def is_synthetic(landing: Path) -> bool:
+    """Whether the landing folder holds exports written by the synthetic network generator."""
+    return (landing / SYNTHETIC_MANIFEST).is_file()
+
 
 @dataclass(frozen=True)
 class LandingFile:

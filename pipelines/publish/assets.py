@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Materialize
 from dagster_duckdb import DuckDBResource
 
 from pipelines.ingest.assets import OWNERS
+from pipelines.ingest.discover import is_synthetic
 from pipelines.partitions import monthly_partitions
 from pipelines.publish.warehouse import PUBLISHED_NAME, publish
 from pipelines.resources import Folders
@@ -36,8 +37,10 @@ def published_warehouse(
     context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
 ) -> MaterializeResult:
     months = list(context.partition_keys)
-    done = publish(Path(duckdb.database), folders.warehouse_path, context.run_id, months)
-    context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables)")
+    synthetic = is_synthetic(folders.landing_path)
+    done = publish(Path(duckdb.database), folders.warehouse_path, context.run_id, months, synthetic)
+    context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables"
+                     + (", SYNTHETIC DEMO DATA)" if synthetic else ")"))
     with duckdb_module.connect(str(done.path), read_only=True) as con:
         rows = con.execute("SELECT sum(n_rows)::BIGINT FROM meta.build_tables").fetchone()[0]
     return MaterializeResult(metadata={
@@ -46,4 +49,5 @@ def published_warehouse(
         "build_id": MetadataValue.text(done.build_id),
         "tables": MetadataValue.int(done.tables),
         "size_bytes": MetadataValue.int(done.size_bytes),
+        "synthetic": MetadataValue.bool(synthetic),
     })

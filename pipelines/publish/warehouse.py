@@ -77,8 +77,13 @@ def _remove_stale_temporaries(warehouse: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-def publish(build_db: Path, warehouse: Path, run_id: str, months: list[str]) -> Published:
-    """Copy the readers' tables from build_db into a new file and atomically replace the published one."""
+def publish(build_db: Path, warehouse: Path, run_id: str, months: list[str],
+            synthetic: bool = False) -> Published:
+    """Copy the readers' tables from build_db into a new file and atomically replace the published one.
+
+    `synthetic`: the build was made from generated exports (pipelines.ingest.discover.is_synthetic);
+    meta.build says so, and so does every report rendered from it.
+    """
     _remove_stale_temporaries(warehouse)
     target = warehouse / PUBLISHED_NAME
     build_id = str(uuid.uuid4())
@@ -112,8 +117,8 @@ def publish(build_db: Path, warehouse: Path, run_id: str, months: list[str]) -> 
                 con.execute("INSERT INTO meta.build_tables VALUES (?, ?, ?)", [schema, table, n_rows])
             con.execute(
                 "CREATE TABLE meta.build AS SELECT ?::VARCHAR AS build_id, ?::TIMESTAMP AS built_at, "
-                "?::VARCHAR AS dagster_run_id, ?::VARCHAR[] AS months",
-                [build_id, datetime.now(UTC).replace(tzinfo=None), run_id, months],
+                "?::VARCHAR AS dagster_run_id, ?::VARCHAR[] AS months, ?::BOOLEAN AS synthetic",
+                [build_id, datetime.now(UTC).replace(tzinfo=None), run_id, months, synthetic],
             )
             con.execute("DETACH build")
             con.execute("CHECKPOINT")

@@ -19,12 +19,13 @@ import polars as pl
 from tqdm import tqdm
 
 from pipelines import contract
+from pipelines.ingest.discover import SYNTHETIC_MANIFEST
 from pipelines.synth import defects as defects_mod
 from pipelines.synth import questionnaires, sessions, vitals, writer
 from pipelines.synth.config import Stream, SynthConfig, rng_for
 from pipelines.synth.network import build_network
 
-SYNTH_FOLDER = "_synth"
+SYNTH_FOLDER = SYNTHETIC_MANIFEST.parent.name  # its manifest marks the landing folder as synthetic
 _VITALS_PLAN_COLUMNS = (
     "session_id", "session_start", "measure_style", "sess_systolic_bp", "sess_diastolic_bp",
     "sess_heart_rate", "sess_spo2", "sess_resp_rate", "amp_systolic", "amp_diastolic", "amp_heart_rate",
@@ -142,7 +143,7 @@ def _write_synth_folder(folder: Path, config: SynthConfig, months: list[str], fi
         "rows": summary.rows,
         "defects": summary.defects,
     }
-    writer.write_atomic(folder / "manifest.json",
+    writer.write_atomic(folder / SYNTHETIC_MANIFEST.name,
                         (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     frame = pl.DataFrame([d.to_dict() for d in log], schema={
         c: (pl.Int64 if c in ("line", "row") else pl.String) for c in defects_mod.LOG_COLUMNS

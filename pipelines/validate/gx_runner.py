@@ -33,6 +33,7 @@ from great_expectations.datasource.fluent.interfaces import TestConnectionError
 from great_expectations.execution_engine import sqlalchemy_execution_engine as _gx_sql_engine
 
 from pipelines import contract
+from pipelines.settings import ENV_GX_MEMORY_LIMIT
 from pipelines.sql import q
 from pipelines.validate import gx_suites
 
@@ -191,7 +192,7 @@ def duckdb_config() -> dict[str, str]:
     row-condition queries over 36 months of vitals (30M rows) peaked at 7.5 GiB in this
     process. With the cap, hash tables spill to a temporary folder beside the database.
     """
-    return {"memory_limit": os.environ.get("OUTCOMES_GX_MEMORY_LIMIT", GX_MEMORY_LIMIT)}
+    return {"memory_limit": os.environ.get(ENV_GX_MEMORY_LIMIT, GX_MEMORY_LIMIT)}
 
 
 def _validate(

@@ -59,14 +59,14 @@ def write_reports(published: Path, reports: Path, months: list[str],
             text = render_html(data)
             html_path, _ = report_paths(reports, month)
             write_atomically(html_path, text.encode("utf-8"))
-            pages.append((month, text, data.build.build_id, time.perf_counter() - started))
+            pages.append((month, text, data.build, time.perf_counter() - started))
             log(f"{html_path}: {len(text):,} characters in {pages[-1][3]:.2f} s")
     done: list[RenderedReport] = []
     with printer() as chromium:
-        for month, text, build_id, html_seconds in pages:
+        for month, text, build, html_seconds in pages:
             started = time.perf_counter()
             pdf = chromium.pdf(text, footer_title=html.escape(f"Outcome report {month_name(month)}"),
-                               build_id=build_id)
+                               build_id=build.build_id, synthetic=build.synthetic)
             html_path, pdf_path = report_paths(reports, month)
             write_atomically(pdf_path, pdf)
             seconds = time.perf_counter() - started

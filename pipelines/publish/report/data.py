@@ -38,11 +38,16 @@ def month_of(key: str) -> date:
     return date.fromisoformat(f"{key}-01")
 
 
+SYNTHETIC_TEXT = ("SYNTHETIC DEMO DATA: generated exports, not a clinic's; "
+                  "not for clinical or quality decisions")
+
+
 @dataclass(frozen=True)
 class Build:
     build_id: str
     built_at: datetime
     months: list[str]
+    synthetic: bool = False  # made from generated exports: every page says so
 
 
 @dataclass
@@ -120,10 +125,12 @@ def _instrument_rank(instrument: str) -> int:
 
 
 def read_build(con: duckdb.DuckDBPyConnection) -> Build:
-    found = rows(con, "SELECT build_id, built_at, months FROM meta.build")
+    found = rows(con, "SELECT * FROM meta.build")
     if not found:
         raise ValueError("meta.build is empty: not a published warehouse")
-    return Build(found[0]["build_id"], found[0]["built_at"], list(found[0]["months"] or []))
+    build = found[0]
+    return Build(build["build_id"], build["built_at"], list(build["months"] or []),
+                 bool(build.get("synthetic", False)))
 
 
 def _cohort_series(con: duckdb.DuckDBPyConnection, table: str, value: str, instrument: str,

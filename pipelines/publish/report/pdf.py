@@ -16,6 +16,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
 
+from pipelines.publish.report.data import SYNTHETIC_TEXT
+
 ENV_CHROMIUM = "OUTCOMES_CHROMIUM"
 DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,6 +29,14 @@ FOOTER = (
     'justify-content:space-between;font-family:\'Liberation Sans\',Arial,sans-serif">'
     "<span>{title} &middot; build {build}</span>"
     '<span>page <span class="pageNumber"></span> of <span class="totalPages"></span></span></div>'
+)
+
+EMPTY_HEADER = "<span></span>"
+# The banner of a build made from generated exports, at the top of every printed page.
+SYNTHETIC_HEADER = (
+    '<div style="width:100%;font-size:8pt;font-weight:bold;color:#ffffff;background:#D55E00;'
+    'text-align:center;padding:1mm 0;margin:0 14mm;-webkit-print-color-adjust:exact;'
+    'font-family:\'Liberation Sans\',Arial,sans-serif">{text}</div>'
 )
 
 
@@ -86,7 +96,8 @@ class Printer:
     def __init__(self, browser: Browser) -> None:
         self._browser = browser
 
-    def pdf(self, html: str, footer_title: str = "", build_id: str = "") -> bytes:
+    def pdf(self, html: str, footer_title: str = "", build_id: str = "",
+            synthetic: bool = False) -> bytes:
         page = self._browser.new_page()
         try:
             page.set_content(html, wait_until="load")
@@ -95,7 +106,7 @@ class Printer:
                 print_background=True,
                 prefer_css_page_size=True,
                 display_header_footer=True,
-                header_template="<span></span>",
+                header_template=SYNTHETIC_HEADER.format(text=SYNTHETIC_TEXT) if synthetic else EMPTY_HEADER,
                 footer_template=FOOTER.format(title=footer_title, build=build_id[:8]),
             )
         finally:

@@ -24,6 +24,7 @@ from pipelines.publish.report.data import (
     INSTRUMENT_ORDER,
     SAFETY_REASONS,
     SMALL_CELL_MAX,
+    SYNTHETIC_TEXT,
     CohortSeries,
     ReportData,
     Row,
@@ -321,5 +322,6 @@ def render_html(data: ReportData) -> str:
         "trend_first": data.trend_start,
         "pchart_first": data.pchart_start,
         "endpoint_last_day": data.assessment_windows.get("endpoint_last_day", 42),
+        "synthetic_text": SYNTHETIC_TEXT,
     }
     return environment().get_template(TEMPLATE).render(**context)
