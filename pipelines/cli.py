@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -76,10 +77,11 @@ def defect_rate(text: str) -> float:
     return value
 
 
-def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
+def _add_folder_flags(parser: argparse.ArgumentParser, landing: bool = True) -> None:
     group = parser.add_argument_group("folders (flag > environment variable > project folder)")
-    group.add_argument("--landing", help="landing folder with <export>/<export>_<YYYY-MM>.csv "
-                       "(env OUTCOMES_LANDING, default ./landing)")
+    if landing:
+        group.add_argument("--landing", help="landing folder with <export>/<export>_<YYYY-MM>.csv "
+                           "(env OUTCOMES_LANDING, default ./landing)")
     group.add_argument("--warehouse", help="folder of the DuckDB files (env OUTCOMES_WAREHOUSE, "
                        "default ./warehouse)")
     group.add_argument("--reports", help="folder of rendered reports (env OUTCOMES_REPORTS, "
@@ -87,11 +89,15 @@ def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.landing, getattr(args, "warehouse", None), getattr(args, "reports", None))
+    settings = load_settings(getattr(args, "landing", None), getattr(args, "warehouse", None),
+                             getattr(args, "reports", None))
     check_settings(settings)
     export_to_environment(settings)
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():  # the project's instance settings (no telemetry banner)
+        shutil.copyfile(settings.dagster_home / "dagster.yaml", home / "dagster.yaml")
     return settings
 
 
@@ -216,11 +222,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in found.ignored:
         print(f"warning: ignored {path} (not named <export>_<YYYY-MM>.csv|.csv.gz|.parquet)")
     months = found.months
+    if args.months:
+        first, last = args.months
+        months = [m for m in months if first <= m <= last]
+        if not months:
+            raise UserError(f"--months {first}..{last}: the landing folder has no exports in that range "
+                            f"(it has {found.months[0]} .. {found.months[-1]})")
     print(f"landing: {settings.landing} ({len(found.files)} files, months {months[0]} .. {months[-1]})")
     started = time.perf_counter()
     summary = run_main_job(settings, months)
     print(summary.render(time.perf_counter() - started))
     return 0 if summary.success else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render one month's report (HTML and PDF) on demand from the published warehouse."""
+    from pipelines.publish.report.asset import write_reports
+    from pipelines.publish.warehouse import PUBLISHED_NAME
+
+    settings = _settings(args)
+    published = settings.warehouse / PUBLISHED_NAME
+    if not published.is_file():
+        raise UserError(f"no published warehouse at {published}: `outcomes run` builds and publishes one")
+    import duckdb
+
+    with duckdb.connect(str(published), read_only=True) as con:  # the export months the build holds
+        built = [m for (m,) in con.execute(
+            "SELECT DISTINCT export_month FROM reporting.file_accounting ORDER BY 1").fetchall()]
+    if args.month not in built:
+        raise UserError(f"--month {args.month}: the published build holds {built[0]} .. {built[-1]}"
+                        if built else f"--month {args.month}: the published build holds no months")
+    for done in write_reports(published, settings.reports, [args.month]):
+        print(f"wrote {done.html_path} and {done.pdf_path.name} ({done.pdf_pages} pages)")
+    return 0
+
+
+def month_range(text: str) -> tuple[str, str]:
+    """YYYY-MM..YYYY-MM (or one month), both inclusive."""
+    first, _, last = text.partition("..")
+    last = last or first
+    for value in (first, last):
+        month(value)
+    if first > last:
+        raise argparse.ArgumentTypeError(f"{text!r}: the first month comes after the last")
+    return first, last
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -263,7 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = sub.add_parser("synth", help="generate a synthetic clinic network's exports",
-                           description=cmd_synth.__doc__ + " Deterministic by seed.")
+                           description=cmd_synth.__doc__ + " Deterministic by seed.",
+                           epilog="examples:\n"
+                           "  outcomes synth --scale small --seed 1 --out /tmp/demo_landing\n"
+                           "  outcomes synth --sites 5 --patients 30 --months 13 --defect-rate 0.02 "
+                           "--out /tmp/small",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     add_network_arguments(synth, default_scale="small")
     synth.add_argument("--out", help="output folder (default: the landing folder)")
     synth.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -276,8 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
                          description=cmd_run.__doc__ + " A landing folder that does not exist or holds "
                          "no exports is an error (exit 2); --demo builds the synthetic demo network.",
                          epilog="examples:\n  outcomes run --landing /data/exports\n"
+                         "  outcomes run --landing /data/exports --months 2025-10..2025-12\n"
                          "  outcomes run --demo --landing /tmp/demo_landing --warehouse /tmp/demo_warehouse",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--months", type=month_range, metavar="YYYY-MM..YYYY-MM",
+                     help="only the landing months in this range (both inclusive; one month alone works)")
     run.add_argument("--demo", action="store_true",
                      help="generate the synthetic demo network into the landing folder when it holds no "
                      "exports (refused when it holds real ones) and run on it; the build, its summary "
@@ -285,15 +338,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_folder_flags(run)
     run.set_defaults(func=cmd_run)
 
-    ui = sub.add_parser("ui", help="start the Dagster UI on 127.0.0.1", description=cmd_ui.__doc__)
+    ui = sub.add_parser("ui", help="start the Dagster UI on 127.0.0.1", description=cmd_ui.__doc__,
+                        epilog="examples:\n  outcomes ui\n"
+                        "  outcomes ui --port 3001 --warehouse /data/warehouse",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ui.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     _add_folder_flags(ui)
     ui.set_defaults(func=cmd_ui)
 
     doc = sub.add_parser("contract", help="print the export contract as Markdown",
-                         description=cmd_contract.__doc__)
+                         description=cmd_contract.__doc__,
+                         epilog="examples:\n  outcomes contract | less\n"
+                         "  outcomes contract --write docs/export-contract.md",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     doc.add_argument("--write", metavar="PATH", help="write to PATH instead of printing")
     doc.set_defaults(func=cmd_contract)
+
+    report = sub.add_parser("report", help="render one month's report from the published warehouse",
+                            description=cmd_report.__doc__,
+                            epilog="examples:\n  outcomes report --month 2025-12\n"
+                            "  outcomes report --month 2025-06 --warehouse /data/warehouse "
+                            "--reports /tmp/r",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("--month", type=month, required=True, metavar="YYYY-MM", help="the report month")
+    _add_folder_flags(report, landing=False)
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psutil
@@ -49,6 +51,7 @@ class RunSummary:
     published: str | None = None
     report: str | None = None
     synthetic: bool = False  # made from generated exports (the landing folder's synth manifest)
+    failed_steps: list[str] = field(default_factory=list)  # "step: first line of its error"
 
     def render(self, seconds: float) -> str:
         banner = ["SYNTHETIC DEMO DATA: this build is made from generated exports, not a clinic's"] \
@@ -61,6 +64,9 @@ class RunSummary:
             f"published: {self.published or 'not published (the run did not reach the publish stage)'}",
             f"report:    {self.report or 'not rendered (the run did not reach the monthly report)'}",
             f"log:       {self.log_file}",
+            *(f"failed:    {line}" for line in self.failed_steps),
+            *(["", "  the figures below are the build file as this failed run left it, not a published build"]
+              if not self.success else []),
             "",
             f"  {'export':<15} {'read':>11} {'loaded':>11} {'quarantined':>11} {'held':>7} "
             f"{'collapsed':>9}  balanced",
@@ -84,6 +90,16 @@ class RunSummary:
                   for name in states["warn"]]
         lines += [f"  FAILED check {name}" for name in states["error"]]
         return "\n".join([*lines, *(["", *banner] if banner else [])])
+
+
+def _failure_line(event: Any) -> str:
+    """One line for a failed step: its key and the first line of its error (the log has the rest)."""
+    error = getattr(event.event_specific_data, "error", None)
+    message = (error.message if error is not None else event.message or "").strip()
+    cause = re.sub(r"^[\w.]+(Error|Exception): ", "", message.splitlines()[0]) if message else "no message"
+    if len(message.splitlines()) > 1 and cause.endswith(":"):  # "N blocking asset checks failed:" + names
+        cause += " " + ", ".join(line.strip() for line in message.splitlines()[1:4])
+    return f"{event.step_key}: {cause[:300]}"
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -167,7 +183,10 @@ def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
     job = build_definitions(settings).resolve_job_def("main")
     log_file = settings.warehouse / "logs" / "last_run.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with DagsterInstance.get() as instance, log_file.open("w") as log, contextlib.redirect_stdout(log):
+    # Dagster's console logger (errors, stack traces, "Not executing" lines) and dbt's output go
+    # to the log file; the terminal gets the summary, which names the failed steps in one line each.
+    with DagsterInstance.get() as instance, log_file.open("w") as log, contextlib.redirect_stdout(log), \
+            contextlib.redirect_stderr(log):
         fail_orphaned_runs(instance)
         result = job.execute_in_process(
             instance=instance,
@@ -183,7 +202,9 @@ def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
             name = f"{'/'.join(check.asset_key.path)}:{check.check_name}"
             checks[name] = "passed" if check.passed else check.severity.value.lower()
     summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), str(log_file),
-                         checks=checks, synthetic=is_synthetic(settings.landing))
+                         checks=checks, synthetic=is_synthetic(settings.landing),
+                         failed_steps=[_failure_line(event) for event in result.all_events
+                                       if event.event_type_value == "STEP_FAILURE"])
     if settings.build_db.exists():
         _read_figures(summary, settings.build_db)
     published = settings.warehouse / PUBLISHED_NAME

@@ -82,6 +82,11 @@ def test_phi_files_are_rejected_and_the_values_appear_nowhere(
         in printed
     assert "vitals_2025-03.csv: column 'patient_name' (line 1, header) is named like a" in printed
     assert "FAILED check raw/sessions:files_accepted" in printed
+    # the failure in one line per step on the terminal; stack traces only in the log file
+    assert "failed:    raw__sessions: 1 blocking asset check failed with ERROR severity: raw/sessions: " \
+        "files_accepted" in out.out
+    assert "Stack Trace" not in out.out + out.err and "Not executing" not in out.out + out.err
+    assert "the figures below are the build file as this failed run left it" in out.out
 
     settings = delivered_phi
     warehouse_text = text_values_in_warehouse(settings.build_db)

@@ -115,6 +115,11 @@ def test_demo_refuses_a_landing_of_real_exports(settings: Settings, landing: Pat
 def test_identical_redelivery_is_a_no_op(settings: Settings, landing: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     shutil.rmtree(landing / "_synth")  # a clinic's exports: nothing may say "synthetic"
+    assert main(["run", "--months", "2024-01..2024-12"]) == 2  # nothing delivered in that range
+    assert "the landing folder has no exports in that range (it has 2025-01 .. 2025-03)" in \
+        capsys.readouterr().err
+    assert main(["run", "--months", "2025-01..2025-02"]) == 0  # a range first, then everything
+    assert published_build(settings)["months"] == ["2025-01", "2025-02"]
     assert main(["run"]) == 0
     assert "SYNTHETIC" not in capsys.readouterr().out
     assert published_build(settings)["synthetic"] is False

@@ -433,3 +433,10 @@ def test_a_run_renders_the_report_for_every_month(settings: Settings, landing: P
     assert sorted(events) == months
     assert events[months[-1]]["pdf_path"].value == str(pdf_path)
     assert events[months[-1]]["pdf_pages"].value > 1
+    # one month on demand, from the published file: `outcomes report --month`
+    for path in report_paths(settings.reports, "2025-02"):
+        path.unlink()
+    assert main(["report", "--month", "2025-02"]) == 0
+    assert all(path.stat().st_size > 10_000 for path in report_paths(settings.reports, "2025-02"))
+    assert main(["report", "--month", "2024-01"]) == 2
+    assert "--month 2024-01: the published build holds 2025-01 .. 2025-03" in capsys.readouterr().err
