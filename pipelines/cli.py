@@ -230,7 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                             f"(it has {found.months[0]} .. {found.months[-1]})")
     print(f"landing: {settings.landing} ({len(found.files)} files, months {months[0]} .. {months[-1]})")
     started = time.perf_counter()
-    summary = run_main_job(settings, months)
+    summary = run_main_job(settings, months, progress=None if args.quiet else sys.stdout)
     print(summary.render(time.perf_counter() - started))
     return 0 if summary.success else 1
 
@@ -331,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--months", type=month_range, metavar="YYYY-MM..YYYY-MM",
                      help="only the landing months in this range (both inclusive; one month alone works)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress lines while the run works (for cron): only the summary")
     run.add_argument("--demo", action="store_true",
                      help="generate the synthetic demo network into the landing folder when it holds no "
                      "exports (refused when it holds real ones) and run on it; the build, its summary "

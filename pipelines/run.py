@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import duckdb
 import psutil
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.utils import make_new_run_id
 
 from pipelines.ingest.discover import is_synthetic
+from pipelines.progress import RunProgress
 from pipelines.publish.report.asset import REPORT_KEY
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
+from pipelines.transform.project import DBT_DIR
 
 # Runs started by `outcomes run` carry the process that ran them, so a later run can tell a
 # crashed run (process gone) from one still going.
 PID_TAG = "outcomes/pid"
 PROCESS_START_TAG = "outcomes/process_started"
+DBT_TARGET = DBT_DIR / "target"  # dbt/project.py's target_path: dagster-dbt's per-run folders
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 # Headline outcome figures over all cohorts, site ALL: (label, instrument, measure).
@@ -92,14 +97,33 @@ class RunSummary:
         return "\n".join([*lines, *(["", *banner] if banner else [])])
 
 
-def _failure_line(event: Any) -> str:
-    """One line for a failed step: its key and the first line of its error (the log has the rest)."""
+def _failure_line(event: Any, run_id: str) -> str:
+    """One line for a failed step: its key and the first line of its error (the log has the rest).
+
+    For dbt, the nodes that failed, by name and status only: dbt's own messages can quote row
+    values, which must not reach the terminal.
+    """
     error = getattr(event.event_specific_data, "error", None)
     message = (error.message if error is not None else event.message or "").strip()
     cause = re.sub(r"^[\w.]+(Error|Exception): ", "", message.splitlines()[0]) if message else "no message"
     if len(message.splitlines()) > 1 and cause.endswith(":"):  # "N blocking asset checks failed:" + names
         cause += " " + ", ".join(line.strip() for line in message.splitlines()[1:4])
+    if event.step_key == "outcomes_dbt_assets":
+        failed = _failed_dbt_nodes(run_id)
+        cause = ("dbt failed on " + ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5
+                 else "")) if failed else "dbt failed"
     return f"{event.step_key}: {cause[:300]}"
+
+
+def _failed_dbt_nodes(run_id: str) -> list[str]:
+    """'model marts.x (error)' for each dbt node of this run that errored or failed (run_results.json)."""
+    failed = []
+    for results in sorted(DBT_TARGET.glob(f"outcomes_dbt_assets-{run_id[:7]}-*/run_results.json")):
+        for result in json.loads(results.read_text()).get("results", []):
+            if result.get("status") in ("error", "fail"):
+                kind, _, name = result["unique_id"].split(".", 2)
+                failed.append(f"{kind} {name} ({result['status']})")
+    return failed
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -173,28 +197,38 @@ def fail_orphaned_runs(instance: DagsterInstance) -> list[str]:
     return failed
 
 
-def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
+def run_main_job(settings: Settings, months: list[str], progress: TextIO | None = None) -> RunSummary:
     """Materialize every asset for the month range in a single run; the run lands in DAGSTER_HOME.
 
-    dbt's own progress output goes to warehouse/logs/last_run.log rather than the terminal.
+    dbt's own progress output goes to warehouse/logs/last_run.log rather than the terminal;
+    `progress` (the terminal) gets a line per finished step while the run works.
     """
     from pipelines.definitions import build_definitions
 
     job = build_definitions(settings).resolve_job_def("main")
+    run_id = make_new_run_id()
     log_file = settings.warehouse / "logs" / "last_run.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     # Dagster's console logger (errors, stack traces, "Not executing" lines) and dbt's output go
     # to the log file; the terminal gets the summary, which names the failed steps in one line each.
-    with DagsterInstance.get() as instance, log_file.open("w") as log, contextlib.redirect_stdout(log), \
-            contextlib.redirect_stderr(log):
+    with DagsterInstance.get() as instance, log_file.open("w") as log, \
+            contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         fail_orphaned_runs(instance)
-        result = job.execute_in_process(
-            instance=instance,
-            run_config=QUIET_LOGS,
-            tags={ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1],
-                  **_process_tags()},
-            raise_on_error=False,
-        )
+        watcher = RunProgress(instance, run_id, progress, DBT_TARGET) if progress else None
+        if watcher:
+            watcher.start()
+        try:
+            result = job.execute_in_process(
+                instance=instance,
+                run_config=QUIET_LOGS,
+                tags={ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1],
+                      **_process_tags()},
+                raise_on_error=False,
+                run_id=run_id,
+            )
+        finally:
+            if watcher:
+                watcher.stop()
     checks = {}
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
@@ -203,7 +237,7 @@ def run_main_job(settings: Settings, months: list[str]) -> RunSummary:
             checks[name] = "passed" if check.passed else check.severity.value.lower()
     summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), str(log_file),
                          checks=checks, synthetic=is_synthetic(settings.landing),
-                         failed_steps=[_failure_line(event) for event in result.all_events
+                         failed_steps=[_failure_line(event, run_id) for event in result.all_events
                                        if event.event_type_value == "STEP_FAILURE"])
     if settings.build_db.exists():
         _read_figures(summary, settings.build_db)

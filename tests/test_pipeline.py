@@ -41,6 +41,14 @@ def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Pa
     out = capsys.readouterr().out
     assert f"warehouse: {settings.build_db}" in out
     assert "SUCCESS" in out
+    # progress while it works, plain lines when stdout is not a terminal (as here)
+    steps = (("ingest", "raw/sessions"), ("validate", "staging/vitals"), ("transform", "dbt build"),
+             ("publish", "publish/warehouse"), ("report", "publish/report"))
+    for stage, step in steps:
+        line = rf"^  \[ *\d+\.\d s\] {stage} +{step} done in \d+\.\d s"
+        assert re.search(line, out, re.MULTILINE), stage
+    assert re.search(r"^  \[ *\d+\.\d s\] report +3 monthly reports rendered \(2025-01 \.\. 2025-03\)", out,
+                     re.MULTILINE)
     expected = synth_rows(landing)
     assert raw_counts(settings) == {e: expected[e] for e in contract.EXPORTS}
     assert re.search(r"checks: \d{2,} passed, 0 warnings, 0 failed", out)
@@ -126,7 +134,8 @@ def test_identical_redelivery_is_a_no_op(settings: Settings, landing: Path,
     html = (settings.reports / "outcomes_2025-03.html").read_text()
     assert "synthetic-banner" not in html.split("</style>")[1]
     before = raw_counts(settings)
-    assert main(["run"]) == 0
+    assert main(["run", "--quiet"]) == 0
+    assert " s] " not in capsys.readouterr().out  # --quiet: the summary only, no progress lines
     assert raw_counts(settings) == before
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
         versions = con.execute("SELECT count(*), count_if(is_current) FROM raw.file_versions").fetchone()
@@ -234,3 +243,29 @@ def test_defective_exports_are_quarantined_and_the_run_still_succeeds(
         marts = con.execute("SELECT count(*) FROM marts.response_rates WHERE site_id = 'ALL'").fetchone()
     assert balanced and quarantined > 0
     assert marts[0] > 0
+
+
+def test_a_failed_dbt_step_names_its_nodes_and_never_their_messages(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt's messages can quote row values: the failure line names nodes and statuses only."""
+    from pipelines import run
+
+    folder = tmp_path / "outcomes_dbt_assets-abcdef1-0123456"
+    folder.mkdir()
+    (folder / "run_results.json").write_text(json.dumps({"results": [
+        {"unique_id": "model.outcomes.int_sessions__assigned_to_courses", "status": "success"},
+        {"unique_id": "model.outcomes.response_rates", "status": "error",
+         "message": "Conversion Error: could not convert string 'SSN 078-05-1120' to INT32"},
+        {"unique_id": "test.outcomes.not_null_x.123", "status": "fail", "message": "Got 3 results"},
+    ]}))
+    monkeypatch.setattr(run, "DBT_TARGET", tmp_path)
+
+    class Failure:
+        step_key = "outcomes_dbt_assets"
+        message = "Execution of step failed."
+        event_specific_data = None
+
+    line = run._failure_line(Failure(), "abcdef1-rest-of-the-run-id")
+    assert line == ("outcomes_dbt_assets: dbt failed on model response_rates (error), "
+                    "test not_null_x.123 (fail)")
+    assert "078-05-1120" not in line

@@ -1,0 +1,152 @@
+"""Progress of an `outcomes run` while it works: a line per finished step, dbt and report counts.
+
+The run executes in this process with its output going to the log file, so progress is read
+back from the run's own event log (the Dagster instance) by a small thread and printed to the
+terminal: what a person watching sees, and what cron's mail shows, is the same plain text.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from dagster import DagsterEventType, DagsterInstance
+from tqdm import tqdm
+
+# Step key prefix -> the stage a person knows it by (README: ingest, validate, transform, publish).
+STAGES = (("raw__", "ingest"), ("staging__", "validate"), ("outcomes_dbt_assets", "transform"),
+          ("publish__report", "report"), ("publish__", "publish"))
+WATCHED = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
+           DagsterEventType.ASSET_MATERIALIZATION}
+POLL_SECONDS = 1.0
+DBT_EVERY_SECONDS = 10.0  # a dbt progress line at most this often
+# dbt's own log of this run (dagster-dbt gives each invocation a target folder named after the
+# op and the run id) and its progress lines: "12 of 226 OK created sql table model ..."
+DBT_LOG_GLOB = "outcomes_dbt_assets-{run}-*/dbt.log"
+DBT_NODE_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
+
+
+def stage_of(step_key: str) -> str:
+    if step_key.endswith("_gx_suite"):
+        return "validate"
+    return next((stage for prefix, stage in STAGES if step_key.startswith(prefix)), "run")
+
+
+def step_label(step_key: str) -> str:
+    """raw__sessions -> raw/sessions; staging__vitals_gx_suite -> staging/vitals GX suite."""
+    if step_key == "outcomes_dbt_assets":
+        return "dbt build"
+    if step_key.endswith("_gx_suite"):
+        return step_key.removesuffix("_gx_suite").replace("__", "/", 1) + " GX suite"
+    return step_key.replace("__", "/", 1)
+
+
+class RunProgress(threading.Thread):
+    """Prints progress lines for run `run_id` until stop() is called; then prints what is left."""
+
+    def __init__(self, instance: DagsterInstance, run_id: str, out: TextIO, dbt_target: Path,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        super().__init__(name="outcomes-progress", daemon=True)
+        self._instance, self._run_id, self._out = instance, run_id, out
+        self._dbt_target = dbt_target
+        self._dbt_log: Path | None = None
+        self._log_offset = 0
+        self._dbt_reported = ""
+        self._bar: tqdm | None = None  # dbt's nodes as a bar on a terminal; lines otherwise
+        self._tty = out.isatty()
+        self._clock, self._t0 = clock, clock()
+        self._cursor: str | None = None
+        self._finished = threading.Event()
+        self._step_started: dict[str, float] = {}
+        self._rows: dict[str, int] = {}
+        self._dbt_last_line = 0.0
+
+    def run(self) -> None:
+        while not self._finished.wait(POLL_SECONDS):
+            self._poll()
+        self._poll()
+
+    def stop(self) -> None:
+        self._finished.set()
+        self.join(timeout=30)
+        if self._bar is not None:
+            self._bar.close()
+
+    def _line(self, stage: str, text: str) -> None:
+        line = f"  [{self._clock() - self._t0:7.1f} s] {stage:<9} {text}"
+        if self._bar is not None:
+            self._bar.write(line, file=self._out)
+        else:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+    def _poll(self) -> None:
+        self._poll_dbt()
+        try:
+            found = self._instance.get_records_for_run(self._run_id, cursor=self._cursor, of_type=WATCHED)
+        except Exception:  # the run has not written its first event yet, or storage is busy
+            return
+        self._cursor = found.cursor
+        self._reports: list[str] = []
+        for record in found.records:
+            try:
+                self._show(record.event_log_entry)
+            except Exception as problem:  # progress must never stop a run: say so, in the log
+                print(f"progress: cannot show an event: {problem!r}")
+        if self._reports:  # reports arrive together: one line for them
+            months = sorted(self._reports)
+            span = months[0] if len(months) == 1 else f"{months[0]} .. {months[-1]}"
+            self._line("report", f"{len(months)} monthly report{'s' * (len(months) > 1)} rendered ({span})")
+
+    def _poll_dbt(self) -> None:
+        """dbt's node count from its own log: a bar on a terminal, else a line every DBT_EVERY_SECONDS."""
+        if not self._tty and self._clock() - self._dbt_last_line < DBT_EVERY_SECONDS:
+            return
+        if self._dbt_log is None:
+            found = sorted(self._dbt_target.glob(DBT_LOG_GLOB.format(run=self._run_id[:7])))
+            if not found:
+                return
+            self._dbt_log = found[-1]
+        with self._dbt_log.open("r", encoding="utf-8", errors="replace") as log:
+            log.seek(self._log_offset)
+            text = log.read()
+            self._log_offset = log.tell()
+        found = DBT_NODE_LINE.findall(text)
+        if not found:
+            return
+        done, total, _ = max(found, key=lambda f: int(f[0]))
+        if done == self._dbt_reported:
+            return
+        self._dbt_reported, self._dbt_last_line = done, self._clock()
+        if self._tty:
+            if self._bar is None:
+                self._bar = tqdm(total=int(total), desc="  dbt models, seeds and tests", file=self._out,
+                                 leave=False, unit="node")
+            self._bar.update(int(done) - self._bar.n)
+        else:
+            self._line("transform", f"dbt: {done} of {total} models, seeds and tests done")
+
+    def _show(self, entry: object) -> None:
+        event = entry.dagster_event
+        step = event.step_key or ""
+        stage, now = stage_of(step), entry.timestamp
+        if event.event_type == DagsterEventType.STEP_START:
+            self._step_started[step] = now
+        elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.step_materialization_data.materialization
+            rows = materialization.metadata.get("dagster/row_count")
+            self._rows[step] = self._rows.get(step, 0) + (int(rows.value) if rows is not None else 0)
+            if step == "publish__report":
+                self._reports.append(materialization.partition)
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            if step == "outcomes_dbt_assets" and self._bar is not None:
+                self._bar.close()
+                self._bar = None
+            took = now - self._step_started.get(step, now)
+            rows = f", {self._rows[step]:,} rows" if self._rows.get(step) else ""
+            verdict = "done" if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
+            self._line(stage, f"{step_label(step)} {verdict} in {took:.1f} s{rows}")
