@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from pipelines import contract
@@ -41,24 +42,19 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed: at least 1")
-    return value
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum`, named in the one-line error."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is not allowed: at least {minimum}")
+        return value
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed: 0 or more")
-    return value
+    return parse
 
 
 def month(text: str) -> str:
@@ -108,11 +104,11 @@ def add_network_arguments(parser: argparse.ArgumentParser, default_scale: str) -
     """The generator's size flags: a preset and explicit overrides (`outcomes synth`, the benchmark)."""
     parser.add_argument("--scale", choices=SCALE_CHOICES, default=default_scale,
                         help=f"size preset (default {default_scale}; small: seconds; large: ~30M vitals)")
-    parser.add_argument("--sites", type=positive_int, help="number of sites (overrides the preset)")
-    parser.add_argument("--patients", type=positive_int, help="patients enrolled over the period")
-    parser.add_argument("--months", type=positive_int, help="number of export months")
+    parser.add_argument("--sites", type=whole_number(1), help="number of sites (overrides the preset)")
+    parser.add_argument("--patients", type=whole_number(1), help="patients enrolled over the period")
+    parser.add_argument("--months", type=whole_number(1), help="number of export months")
     parser.add_argument("--start-month", type=month, help="first export month, YYYY-MM")
-    parser.add_argument("--seed", type=non_negative_int, help="random seed (same seed, same bytes)")
+    parser.add_argument("--seed", type=whole_number(0), help="random seed (same seed, same bytes)")
     parser.add_argument("--defect-rate", type=defect_rate,
                         help="probability per row of an injected defect, 0 to 0.5 (logged in "
                         "_synth/defects.csv)")
