@@ -152,7 +152,8 @@ SESSIONS = Export(
         Column("weight_kg", "DOUBLE", False, "Body weight in kilograms.", min=30, max=250),
         Column("duration_min", "DOUBLE", False, "Session (infusion) duration in minutes.", min=0, max=240),
         Column("status", "VARCHAR", True, "Session outcome.", allowed=STATUSES),
-        Column("stop_reason", "VARCHAR", False, "Free-text reason a session stopped early."),
+        Column("stop_reason", "VARCHAR", False, "Free-text reason a session stopped early (kept in the build "
+               "file only; published as a code from the stop_reasons seed)."),
         Column(
             "adverse_events", "VARCHAR", False,
             "Reported adverse events: `;`-separated `term:grade` pairs, term from the "

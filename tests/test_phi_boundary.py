@@ -125,3 +125,30 @@ def test_rejected_month_keeps_its_previous_good_version(settings: Settings, land
     assert after == before
     assert versions == [("loaded", True), ("rejected", False)]
     assert SSN not in text_values_in_warehouse(settings.build_db)
+
+
+def test_free_text_never_leaves_the_build(settings: Settings, landing: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A name in stop_reason passes every pattern (no name detector works offline), loads, and stays in
+    the build file: the published file and the reports carry only the code (issue #12)."""
+    note = "stopped, asked for Dr Quentin Marlowe-Ashby"  # a name: nothing pattern-based can tell
+
+    def stop_with_text(rows: list[dict], fields: list[str]) -> tuple[list[dict], list[str]]:
+        given = [r for r in rows if r["status"] != "cancelled"]
+        for row, text in ((given[0], note), (given[1], "  Hypertension ")):
+            row["status"], row["stop_reason"], row["serious_adverse_event"] = "stopped_early", text, "true"
+        return rows, fields
+
+    rewrite(landing / "sessions" / "sessions_2025-02.csv", stop_with_text)
+    assert main(["run"]) == 0
+    capsys.readouterr()
+    published = settings.warehouse / "outcomes.duckdb"
+    assert "Marlowe" in text_values_in_warehouse(settings.build_db)  # kept where it was delivered
+    assert "Marlowe" not in text_values_in_warehouse(published)
+    assert b"Marlowe" not in published.read_bytes() + files_text(settings.reports)
+    with duckdb.connect(str(published), read_only=True) as con:
+        codes = {c for (c,) in con.execute("SELECT DISTINCT stop_reason_code FROM marts.safety_signals "
+                                           "WHERE stop_reason_code IS NOT NULL").fetchall()}
+        columns = {c for (c,) in con.execute("SELECT column_name FROM duckdb_columns()").fetchall()}
+    assert {"hypertension", "other"} <= codes
+    assert "stop_reason" not in columns

@@ -1,9 +1,18 @@
 -- One row per scheduled session, as validated by the pipeline, with its end time and
 -- whether it was given (completed or stopped early; cancelled sessions count nowhere).
+-- stop_reason is free text: it is coded here (stop_reasons seed) and only the code goes on;
+-- the text stays in the build file (issue #12).
 
 with source as (
 
     select * from {{ source('staging', 'sessions') }}
+
+),
+
+stop_reasons as (
+
+    select phrase, stop_reason_code from {{ ref('stop_reasons') }}
+    where phrase is not null
 
 )
 
@@ -24,6 +33,14 @@ select
     status,
     status in ('completed', 'stopped_early') as is_given,
     stop_reason,
+    case
+        when nullif(trim(stop_reason), '') is null then null
+        else coalesce(
+            (select stop_reasons.stop_reason_code from stop_reasons
+             where stop_reasons.phrase = lower(regexp_replace(trim(source.stop_reason), '\s+', ' ', 'g'))),
+            'other'
+        )
+    end as stop_reason_code,
     adverse_events,
     serious_adverse_event,
     age_band,
