@@ -63,6 +63,7 @@ class RunProgress(threading.Thread):
         self._finished = threading.Event()
         self._step_started: dict[str, float] = {}
         self._rows: dict[str, int] = {}
+        self._reports: list[str] = []  # report months seen in one poll
         self._dbt_last_line = 0.0
 
     def run(self) -> None:
@@ -91,7 +92,7 @@ class RunProgress(threading.Thread):
         except Exception:  # the run has not written its first event yet, or storage is busy
             return
         self._cursor = found.cursor
-        self._reports: list[str] = []
+        self._reports = []
         for record in found.records:
             try:
                 self._show(record.event_log_entry)

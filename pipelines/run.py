@@ -116,7 +116,7 @@ def _failure_line(event: Any, run_id: str) -> str:
 
 
 def _failed_dbt_nodes(run_id: str) -> list[str]:
-    """'model marts.x (error)' for each dbt node of this run that errored or failed (run_results.json)."""
+    """'model response_rates (error)' for each dbt node of this run that errored or failed."""
     failed = []
     for results in sorted(DBT_TARGET.glob(f"outcomes_dbt_assets-{run_id[:7]}-*/run_results.json")):
         for result in json.loads(results.read_text()).get("results", []):
