@@ -62,7 +62,8 @@ class RunProgress(threading.Thread):
         self._cursor: str | None = None
         self._finished = threading.Event()
         self._step_started: dict[str, float] = {}
-        self._rows: dict[str, int] = {}
+        # step -> asset -> its table's row count (each partition's materialization repeats the total)
+        self._rows: dict[str, dict[str, int]] = {}
         self._reports: list[str] = []  # report months seen in one poll
         self._dbt_last_line = 0.0
 
@@ -140,7 +141,8 @@ class RunProgress(threading.Thread):
         elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.step_materialization_data.materialization
             rows = materialization.metadata.get("dagster/row_count")
-            self._rows[step] = self._rows.get(step, 0) + (int(rows.value) if rows is not None else 0)
+            if rows is not None:
+                self._rows.setdefault(step, {})[materialization.asset_key.to_user_string()] = int(rows.value)
             if step == "publish__report":
                 self._reports.append(materialization.partition)
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
@@ -148,6 +150,9 @@ class RunProgress(threading.Thread):
                 self._bar.close()
                 self._bar = None
             took = now - self._step_started.get(step, now)
-            rows = f", {self._rows[step]:,} rows" if self._rows.get(step) else ""
+            tables = self._rows.get(step, {})
+            total = sum(tables.values())
+            rows = f", {total:,} rows in {'its table' if len(tables) == 1 else f'{len(tables)} tables'}" \
+                if total else ""
             verdict = "done" if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
             self._line(stage, f"{step_label(step)} {verdict} in {took:.1f} s{rows}")
