@@ -21,8 +21,8 @@ from pathlib import Path
 
 from pipelines import contract
 from pipelines.settings import (
+    ENV_DAGSTER_HOME,
     ENV_LANDING,
-    MONTH_RE,
     Settings,
     SettingsError,
     check_settings,
@@ -58,7 +58,7 @@ def whole_number(minimum: int) -> Callable[[str], int]:
 
 
 def month(text: str) -> str:
-    if not MONTH_RE.match(text):
+    if not contract.MONTH_RE.match(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a month: expected YYYY-MM, e.g. 2025-01")
     return text
 
@@ -89,8 +89,8 @@ def _settings(args: argparse.Namespace) -> Settings:
                              getattr(args, "reports", None))
     check_settings(settings)
     export_to_environment(settings)
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    home = Path(os.environ["DAGSTER_HOME"])
+    os.environ.setdefault(ENV_DAGSTER_HOME, str(settings.dagster_home))
+    home = Path(os.environ[ENV_DAGSTER_HOME])
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():  # the project's instance settings (no telemetry banner)
         shutil.copyfile(settings.dagster_home / "dagster.yaml", home / "dagster.yaml")

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+# An export month, YYYY-MM: file names, flags, settings and partition keys all use it.
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
 EXPORTS: tuple[str, ...] = ("sessions", "vitals", "questionnaires")
 
 # File naming: landing/<export>/<export>_<YYYY-MM>.<ext>

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.contract import MONTH_RE
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 ENV_LANDING = "OUTCOMES_LANDING"
@@ -21,7 +23,6 @@ ENV_FIRST_MONTH = "OUTCOMES_FIRST_MONTH"
 ENV_GX_MEMORY_LIMIT = "OUTCOMES_GX_MEMORY_LIMIT"
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 SIZE_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)  # DuckDB sizes
 
 

@@ -9,7 +9,6 @@ a plausible design choice. Vocabulary (drugs, routes, AE terms, ...) comes from
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from enum import IntEnum
@@ -19,7 +18,6 @@ import numpy as np
 from pipelines import contract
 
 FILE_FORMATS: tuple[str, ...] = ("csv", "csv.gz", "parquet")
-_MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.sites < 1 or self.patients < 1 or self.months < 1:
             raise ValueError("sites, patients and months must be at least 1")
-        if not _MONTH_RE.match(self.start_month):
+        if not contract.MONTH_RE.match(self.start_month):
             raise ValueError(f"start_month must be YYYY-MM, got {self.start_month!r}")
         if self.seed < 0:
             raise ValueError("seed must be a non-negative integer")

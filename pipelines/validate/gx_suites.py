@@ -54,7 +54,6 @@ TYPED_SUFFIX = "__typed"
 
 # Only used to enumerate rules and their static SQL; runtime rules never use these values.
 _SENTINELS = (("2000-01", datetime(2000, 1, 1)), ("2001-02", datetime(2001, 2, 3, 4, 5, 6)))
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def text_column(name: str) -> str:
@@ -245,7 +244,7 @@ def check_months(months: Sequence[str]) -> tuple[str, ...]:
     out = tuple(sorted(set(months)))
     if not out:
         raise ValueError("at least one month is required")
-    bad = [m for m in out if not isinstance(m, str) or not MONTH_RE.match(m)]
+    bad = [m for m in out if not isinstance(m, str) or not contract.MONTH_RE.match(m)]
     if bad:
         raise ValueError(f"months must be YYYY-MM, got {bad!r}")
     return out
