@@ -1,11 +1,12 @@
 -- p-chart of sessions with any adverse event, per month and site (plus ALL), from the `any`
 -- rows of the adverse_events mart (Benneyan 2001 on healthcare control charts):
 --   p     = sessions with any AE / sessions, this month
---   p_bar = total sessions with any AE / total sessions over the 12 calendar months BEFORE
---           this month (this month is not included, so a spike cannot widen its own limits)
+--   p_bar = total sessions with any AE / total sessions over the 12 calendar months BEFORE this
+--           month (var control_chart_baseline_months; this month is not included, so a spike
+--           cannot widen its own limits)
 --   ucl, lcl = p_bar +/- 3 sqrt(p_bar (1 - p_bar) / n), n = this month's sessions; lcl >= 0
 --   signal = p > ucl
--- Without any session in those 12 months p_bar, limits and signal are empty.
+-- Without any session in those months p_bar, limits and signal are empty.
 
 with monthly as (
 
@@ -29,9 +30,7 @@ trailing_year as (
 
     from monthly as this_month
     inner join monthly as history
-        on this_month.site_id = history.site_id
-        and history.month >= this_month.month - interval 12 month
-        and history.month < this_month.month
+        on {{ control_chart_pool('this_month', 'history') }}
     group by this_month.month, this_month.site_id
 
 ),

@@ -18,7 +18,7 @@ with suppressed as (
 
 ),
 
--- the same 12-calendar-month window as marts/ae_control_chart.sql
+-- the window marts/ae_control_chart.sql pools (macros/control_chart_pool.sql)
 pools as (
 
     select
@@ -31,9 +31,7 @@ pools as (
 
     from suppressed as this_month
     left join suppressed as pooled
-        on this_month.site_id = pooled.site_id
-        and pooled.month >= this_month.month - interval 12 month
-        and pooled.month < this_month.month
+        on {{ control_chart_pool('this_month', 'pooled') }}
     group by this_month.month, this_month.site_id
 
 )
