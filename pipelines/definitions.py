@@ -13,7 +13,7 @@ from pipelines.publish.report.asset import monthly_report
 from pipelines.publish.schedules import monthly_outcomes_schedule
 from pipelines.resources import Folders
 from pipelines.settings import Settings, export_to_environment, load_settings
-from pipelines.transform.assets import outcomes_dbt_assets
+from pipelines.transform.assets import dbt_steps
 from pipelines.transform.project import DBT_DIR, dbt_executable
 from pipelines.validate.assets import staging_assets
 from pipelines.validate.checks import gx_checks
@@ -30,7 +30,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     settings.warehouse.mkdir(parents=True, exist_ok=True)
     export_to_environment(settings)  # dbt's profiles.yml reads OUTCOMES_WAREHOUSE
     return Definitions(
-        assets=[*ingest_assets, *staging_assets, outcomes_dbt_assets, published_warehouse, monthly_report],
+        assets=[*ingest_assets, *staging_assets, *dbt_steps, published_warehouse, monthly_report],
         asset_checks=[*gx_checks],
         jobs=[main_job],
         schedules=[monthly_outcomes_schedule],

@@ -17,16 +17,18 @@ from typing import TextIO
 from dagster import DagsterEventType, DagsterInstance
 from tqdm import tqdm
 
+from pipelines.transform.project import DBT_STEP_PREFIX
+
 # Step key prefix -> the stage a person knows it by (README: ingest, validate, transform, publish).
-STAGES = (("raw__", "ingest"), ("staging__", "validate"), ("outcomes_dbt_assets", "transform"),
+STAGES = (("raw__", "ingest"), ("staging__", "validate"), (DBT_STEP_PREFIX, "transform"),
           ("publish__report", "report"), ("publish__", "publish"))
 WATCHED = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
            DagsterEventType.ASSET_MATERIALIZATION}
 POLL_SECONDS = 1.0
 DBT_EVERY_SECONDS = 10.0  # a dbt progress line at most this often
-# dbt's own log of this run (dagster-dbt gives each invocation a target folder named after the
-# op and the run id) and its progress lines: "12 of 226 OK created sql table model ..."
-DBT_LOG_GLOB = "outcomes_dbt_assets-{run}-*/dbt.log"
+# dbt's own logs of this run (dagster-dbt gives each invocation a target folder named after the
+# op and the run id; a run has three dbt steps) and its progress lines: "12 of 226 OK created ..."
+DBT_LOG_GLOB = DBT_STEP_PREFIX + "*-{run}-*/dbt.log"
 DBT_NODE_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
 
 
@@ -38,8 +40,8 @@ def stage_of(step_key: str) -> str:
 
 def step_label(step_key: str) -> str:
     """raw__sessions -> raw/sessions; staging__vitals_gx_suite -> staging/vitals GX suite."""
-    if step_key == "outcomes_dbt_assets":
-        return "dbt build"
+    if step_key.startswith(DBT_STEP_PREFIX):
+        return f"dbt build ({step_key.removeprefix(DBT_STEP_PREFIX)})"
     if step_key.endswith("_gx_suite"):
         return step_key.removesuffix("_gx_suite").replace("__", "/", 1) + " GX suite"
     return step_key.replace("__", "/", 1)
@@ -108,11 +110,15 @@ class RunProgress(threading.Thread):
         """dbt's node count from its own log: a bar on a terminal, else a line every DBT_EVERY_SECONDS."""
         if not self._tty and self._clock() - self._dbt_last_line < DBT_EVERY_SECONDS:
             return
-        if self._dbt_log is None:
-            found = sorted(self._dbt_target.glob(DBT_LOG_GLOB.format(run=self._run_id[:7])))
-            if not found:
-                return
-            self._dbt_log = found[-1]
+        found = sorted(self._dbt_target.glob(DBT_LOG_GLOB.format(run=self._run_id[:7])),
+                       key=lambda log: log.stat().st_mtime)
+        if not found:
+            return
+        if found[-1] != self._dbt_log:  # the next dbt step has started: follow its log
+            self._dbt_log, self._log_offset, self._dbt_reported = found[-1], 0, ""
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
         with self._dbt_log.open("r", encoding="utf-8", errors="replace") as log:
             log.seek(self._log_offset)
             text = log.read()
@@ -146,7 +152,7 @@ class RunProgress(threading.Thread):
             if step == "publish__report":
                 self._reports.append(materialization.partition)
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            if step == "outcomes_dbt_assets" and self._bar is not None:
+            if step.startswith(DBT_STEP_PREFIX) and self._bar is not None:
                 self._bar.close()
                 self._bar = None
             took = now - self._step_started.get(step, now)

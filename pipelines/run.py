@@ -20,7 +20,7 @@ from pipelines.progress import RunProgress
 from pipelines.publish.report.asset import REPORT_KEY
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
-from pipelines.transform.project import DBT_DIR
+from pipelines.transform.project import DBT_DIR, DBT_STEP_PREFIX
 
 # Runs started by `outcomes run` carry the process that ran them, so a later run can tell a
 # crashed run (process gone) from one still going.
@@ -108,17 +108,17 @@ def _failure_line(event: Any, run_id: str) -> str:
     cause = re.sub(r"^[\w.]+(Error|Exception): ", "", message.splitlines()[0]) if message else "no message"
     if len(message.splitlines()) > 1 and cause.endswith(":"):  # "N blocking asset checks failed:" + names
         cause += " " + ", ".join(line.strip() for line in message.splitlines()[1:4])
-    if event.step_key == "outcomes_dbt_assets":
-        failed = _failed_dbt_nodes(run_id)
+    if event.step_key.startswith(DBT_STEP_PREFIX):
+        failed = _failed_dbt_nodes(run_id, event.step_key)
         cause = ("dbt failed on " + ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5
                  else "")) if failed else "dbt failed"
     return f"{event.step_key}: {cause[:300]}"
 
 
-def _failed_dbt_nodes(run_id: str) -> list[str]:
-    """'model response_rates (error)' for each dbt node of this run that errored or failed."""
+def _failed_dbt_nodes(run_id: str, step: str) -> list[str]:
+    """'model response_rates (error)' for each dbt node of this run's `step` that errored or failed."""
     failed = []
-    for results in sorted(DBT_TARGET.glob(f"outcomes_dbt_assets-{run_id[:7]}-*/run_results.json")):
+    for results in sorted(DBT_TARGET.glob(f"{step}-{run_id[:7]}-*/run_results.json")):
         for result in json.loads(results.read_text()).get("results", []):
             if result.get("status") in ("error", "fail"):
                 kind, _, name = result["unique_id"].split(".", 2)

@@ -5,7 +5,7 @@ Each kind ends in exactly one of two ways, and the test says which, with the exa
   there is one; `load_file` records the FileRejected/PhiRejected text as the version's reason),
   and nothing of it reaches raw, staging or quarantine;
 - the file loads and its bad rows are quarantined with their reasons at their line numbers,
-  its malformed lines kept in quarantine.malformed_lines, and the accounting proves that every
+  its malformed lines kept in raw.malformed_lines, and the accounting proves that every
   record of the file is loaded, quarantined, malformed or collapsed, once.
 The table in docs/ingest-and-validation.md ("Bad-input catalogue") lists the same outcomes.
 """
@@ -117,14 +117,14 @@ def assert_accounted(con: duckdb.DuckDBPyConnection, file: LandingFile, loaded: 
     export, month, name = file.export, file.month, file.path.name
     accounting = con.execute(
         "SELECT source_file, rows_read, rows_loaded, rows_quarantined, rows_malformed, duplicates_collapsed, "
-        "balanced FROM data_quality.file_accounting WHERE export = ? AND export_month = ?", [export, month]
+        "balanced FROM quarantine.file_accounting WHERE export = ? AND export_month = ?", [export, month]
     ).fetchall()
     assert accounting == [
         (name, records, staged.loaded, staged.quarantined, staged.malformed, staged.collapsed, True)]
     assert records == loaded.records == staged.loaded + staged.quarantined + staged.collapsed
     month_of = f"export_month = '{month}'"
     raw = lines(con, f"raw.{export}", month_of)
-    malformed = lines(con, "quarantine.malformed_lines", f"{month_of} AND export = '{export}'")
+    malformed = lines(con, "raw.malformed_lines", f"{month_of} AND export = '{export}'")
     staging = lines(con, f"staging.{export}", month_of)
     quarantine = lines(con, f"quarantine.{export}", month_of)
     assert sorted(raw + malformed) == list(range(2, records + 2))
@@ -148,7 +148,7 @@ def quarantined(con: duckdb.DuckDBPyConnection, export_name: str) -> dict[int, l
 
 
 def malformed_lines(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
-    query = "SELECT line_number, error_type FROM quarantine.malformed_lines ORDER BY 1"
+    query = "SELECT line_number, error_type FROM raw.malformed_lines ORDER BY 1"
     return dict(con.execute(query).fetchall())
 
 
@@ -270,7 +270,7 @@ def test_file_rejected_whole_with_a_clear_reason(tmp_path: Path, con, case: Reje
     versions = con.execute("SELECT source_file, status, is_current, records FROM raw.file_versions")
     assert versions.fetchall() == [(file.path.name, "rejected", False, 0)]
     assert con.execute(f"SELECT count(*) FROM raw.{case.export}").fetchone() == (0,)
-    assert con.execute("SELECT count(*) FROM quarantine.malformed_lines").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM raw.malformed_lines").fetchone() == (0,)
     assert load_file(con, file).status == "rejected"  # the same bytes again: still refused, not loaded
     if case.secret:
         assert tables_holding(con, case.secret) == []

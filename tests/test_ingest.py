@@ -162,7 +162,7 @@ def test_malformed_lines_are_quarantined_with_their_line_numbers(tmp_path: Path,
     file.path.write_text("\n".join(lines) + "\n")
     loaded, staged = load_and_stage(con, file)
     assert (loaded.records, loaded.malformed) == (5, 2)
-    malformed = con.execute("SELECT line_number, error_type FROM quarantine.malformed_lines ORDER BY 1")
+    malformed = con.execute("SELECT line_number, error_type FROM raw.malformed_lines ORDER BY 1")
     assert malformed.fetchall() == [(3, "MISSING COLUMNS"), (5, "TOO MANY COLUMNS")]
     assert con.execute("SELECT session_id, line_number FROM raw.sessions ORDER BY 2").fetchall() == [
         ("S-1", 2), ("S-2", 4), ("S-3", 6)]
@@ -175,7 +175,7 @@ def test_invalid_utf8_line_is_quarantined_not_fatal(tmp_path: Path, con) -> None
     file.path.write_bytes(file.path.read_bytes().replace(b"caf,", b"caf\xe9,"))
     loaded, staged = load_and_stage(con, file)
     assert loaded.malformed == 1
-    assert con.execute("SELECT line_number, error_type FROM quarantine.malformed_lines").fetchall() == [
+    assert con.execute("SELECT line_number, error_type FROM raw.malformed_lines").fetchall() == [
         (3, "INVALID ENCODING")]
     assert staged is not None and staged.balanced
 
@@ -272,7 +272,7 @@ def test_every_injected_defect_is_caught_with_the_right_reason(tmp_path: Path, c
         export_name, line, kind = defect["export"], int(defect["line"]), defect["kind"]
         where = f"source_file = '{defect['file']}' AND line_number = {line}"
         if kind == "malformed_line":
-            assert con.execute(f"SELECT count(*) FROM quarantine.malformed_lines WHERE {where}").fetchone() \
+            assert con.execute(f"SELECT count(*) FROM raw.malformed_lines WHERE {where}").fetchone() \
                 == (1,), defect
             continue
         if kind == "duplicate_exact":

@@ -6,8 +6,8 @@ changed; a BOM added; the file cut short), then run through the real `load_file`
 `stage_month` on a fresh DuckDB file per example. Whatever happens must be one of:
 - the file is rejected whole, its reason naming the file, and nothing of it is stored;
 - the file loads, and every record is in raw (then staged, quarantined or collapsed as an
-  exact copy) or in quarantine.malformed_lines, once, at its record number, with
-  data_quality.file_accounting balanced; where Python's strict CSV parser reads the file too,
+  exact copy) or in raw.malformed_lines, once, at its record number, with
+  quarantine.file_accounting balanced; where Python's strict CSV parser reads the file too,
   the record count and every well-formed record's values agree with it.
 In both cases an inserted SSN or e-mail address appears in no text value of the warehouse and
 not in its file bytes, and a file still holding one is rejected.
@@ -211,7 +211,7 @@ def test_mutated_exports_are_loaded_or_rejected_never_lost(base: Base, data: st.
             rows_of_file = f"source_file = '{file.path.name}' AND file_sha256 = '{loaded.sha256}'"
             if loaded.status == "rejected":
                 assert loaded.reason and loaded.reason.startswith(f"{file.path.name}: "), loaded.reason
-                for table in (f"raw.{export}", "quarantine.malformed_lines"):
+                for table in (f"raw.{export}", "raw.malformed_lines"):
                     stored = con.execute(f"SELECT count(*) FROM {table} WHERE {rows_of_file}").fetchone()
                     assert stored == (0,), table
             else:
@@ -240,7 +240,7 @@ def _agrees_with_python(con: duckdb.DuckDBPyConnection, export: str, content: by
     raw = {line: values for line, *values in con.execute(
         f"SELECT line_number, {select} FROM raw.{export} WHERE export_month = '{MONTH}'").fetchall()}
     malformed = {n for (n,) in con.execute(
-        f"SELECT line_number FROM quarantine.malformed_lines WHERE export = '{export}'").fetchall()}
+        f"SELECT line_number FROM raw.malformed_lines WHERE export = '{export}'").fetchall()}
     for line, fields in enumerate(expected, start=2):
         # DuckDB drops empty fields after the last column (a trailing comma): no value is lost.
         if len(fields) < len(header) or any(fields[len(header):]):

@@ -239,7 +239,7 @@ def test_defective_exports_are_quarantined_and_the_run_still_succeeds(
     assert "WARNING check staging/vitals:gx_suite" in out
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
         balanced, quarantined = con.execute(
-            "SELECT bool_and(balanced), sum(rows_quarantined) FROM data_quality.file_accounting").fetchone()
+            "SELECT bool_and(balanced), sum(rows_quarantined) FROM quarantine.file_accounting").fetchone()
         marts = con.execute("SELECT count(*) FROM marts.response_rates WHERE site_id = 'ALL'").fetchone()
     assert balanced and quarantined > 0
     assert marts[0] > 0

@@ -1,9 +1,10 @@
-"""Small-cell suppression: hand-worked data-quality rows, and the reporting schema of a real build.
+"""Small-cell suppression of the reporting schema of a real build.
 
-The clinical tables are suppressed by dbt (dbt/macros/suppress_small_cells.sql); their
-hand-worked cases are dbt unit tests (dbt/models/reporting/_reporting__unit_tests.yml, run by
-tests/test_dbt_models.py) and every count column is checked against its mart by the data test
-small_cells_protected on every build. Here: the data-quality rule, and the published file.
+Every table of `reporting`, the data-quality ones included, is suppressed by dbt
+(dbt/macros/suppress_small_cells.sql); their hand-worked cases are dbt unit tests
+(dbt/models/reporting/_reporting__unit_tests.yml, run by tests/test_dbt_models.py) and every
+count column is checked against its mart by the data test small_cells_protected on every
+build. Here: the published file.
 """
 
 from __future__ import annotations
@@ -11,42 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from pipelines.cli import main
-from pipelines.publish.data_quality import hidden_accounting_cells
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
 from tests.disclosure_attack import attack_published, mismatches_with_sources
-
-
-def accounting(read: int, loaded: int, quarantined: int, collapsed: int, held: int = 0,
-               malformed: int = 0, files: int = 11) -> dict[str, int]:
-    assert read == loaded + quarantined + collapsed, "hand-made rows must balance"
-    return {"n_files": files, "rows_read": read, "rows_loaded": loaded, "rows_quarantined": quarantined,
-            "duplicates_collapsed": collapsed, "rows_held": held, "rows_malformed": malformed}
-
-
-@pytest.mark.parametrize(("row", "hidden"), [
-    # nothing small: nothing hidden (zeros are shown)
-    (accounting(500, 480, 20, 0), set()),
-    # 3 quarantined would be 500 - 480 - 17: the smallest other part above 10 (17) goes too
-    (accounting(500, 480, 3, 17), {"rows_quarantined", "duplicates_collapsed"}),
-    # 3 quarantined, nothing collapsed: the only other part is loaded (497)
-    (accounting(500, 497, 3, 0), {"rows_quarantined", "rows_loaded"}),
-    # two small parts summing to 7 would still be a small cell: hide the loaded rows too
-    (accounting(500, 493, 4, 3), {"rows_quarantined", "duplicates_collapsed", "rows_loaded"}),
-    # two small parts summing to 20: they cannot be told apart, no complement needed
-    (accounting(520, 500, 10, 10), {"rows_quarantined", "duplicates_collapsed"}),
-    # a small file: everything non-zero is small, the total included (one file is a small count too)
-    (accounting(8, 6, 2, 0, files=1), {"n_files", "rows_read", "rows_loaded", "rows_quarantined"}),
-    # 25 quarantined of which 20 held: the 5 not held would be derivable, so held is hidden
-    (accounting(525, 500, 25, 0, held=20), {"rows_held"}),
-    # 2 malformed lines: small on its own
-    (accounting(525, 500, 25, 0, malformed=2), {"rows_malformed"}),
-])
-def test_data_quality_cells_hidden(row: dict[str, int], hidden: set[str]) -> None:
-    assert hidden_accounting_cells(row) == hidden
 
 
 def integer_columns(con: duckdb.DuckDBPyConnection, schema: str) -> list[tuple[str, str]]:

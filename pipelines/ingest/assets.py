@@ -64,7 +64,7 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
         description=(
             f"Raw {export_name} export rows, as delivered (text columns) with lineage: source file, "
             f"sha256, line number, ingested-at. {exp.description} Guarded against PHI before anything "
-            "is written; malformed lines go to quarantine.malformed_lines; a month is replaced in one "
+            "is written; malformed lines go to raw.malformed_lines; a month is replaced in one "
             "transaction; identical re-deliveries are no-ops."
         ),
     )

@@ -7,7 +7,7 @@ The steps, all set-based in DuckDB:
    the columns, malformed lines going to a rejects table instead of failing the read;
 4. the PHI value scan over every text value and every malformed line;
 5. in one transaction: the month's rows in raw.<export> replaced, malformed lines kept
-   in quarantine.malformed_lines, the version recorded in raw.file_versions.
+   in raw.malformed_lines, the version recorded in raw.file_versions.
 A failure at any step leaves the previous state of the month untouched.
 
 Raw tables keep every contract column as VARCHAR so that one bad value never fails a
@@ -222,10 +222,10 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile) -> LoadResult:
             f"INSERT INTO raw.{exp.name} SELECT {select}, ?, ?, ?, line_number, ? FROM _incoming",
             [file.month, file.path.name, digest, now],
         )
-        con.execute("DELETE FROM quarantine.malformed_lines WHERE export = ? AND export_month = ?",
+        con.execute("DELETE FROM raw.malformed_lines WHERE export = ? AND export_month = ?",
                     [file.export, file.month])
         con.execute(
-            "INSERT INTO quarantine.malformed_lines SELECT ?, ?, ?, ?, line, error_type, column_name, "
+            "INSERT INTO raw.malformed_lines SELECT ?, ?, ?, ?, line, error_type, column_name, "
             f"error_message, csv_line, ? FROM {rejects}",
             [file.export, file.month, file.path.name, digest, now],
         )

@@ -1,4 +1,4 @@
-"""DDL of the tables the ingest stage writes: raw.<export>, raw.file_versions, quarantine.malformed_lines."""
+"""DDL of the tables the ingest stage writes: raw.<export>, raw.file_versions, raw.malformed_lines."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 def ensure_ingest_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the ingest schemas and tables if missing (idempotent)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    con.execute("CREATE SCHEMA IF NOT EXISTS quarantine")
     for exp in contract.CONTRACT.values():
         cols = [f'"{c}" VARCHAR' for c in exp.column_names]
         cols += [f"{name} {dtype}" for name, dtype in LINEAGE_COLUMNS]
@@ -40,7 +39,7 @@ def ensure_ingest_tables(con: duckdb.DuckDBPyConnection) -> None:
         )"""
     )
     con.execute(
-        """CREATE TABLE IF NOT EXISTS quarantine.malformed_lines (
+        """CREATE TABLE IF NOT EXISTS raw.malformed_lines (
             export VARCHAR, export_month VARCHAR, source_file VARCHAR, file_sha256 VARCHAR,
             line_number BIGINT, error_type VARCHAR, column_name VARCHAR, error_message VARCHAR,
             csv_line VARCHAR, quarantined_at TIMESTAMP

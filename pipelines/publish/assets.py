@@ -3,40 +3,38 @@
 from pathlib import Path
 
 import duckdb as duckdb_module  # the asset's `duckdb` argument is the resource
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
 from pipelines.ingest.assets import OWNERS
 from pipelines.ingest.discover import is_synthetic
-from pipelines.partitions import monthly_partitions
-from pipelines.publish.warehouse import PUBLISHED_NAME, publish
+from pipelines.partitions import run_months
+from pipelines.publish.warehouse import COPIED_SCHEMAS, PUBLISHED_NAME, publish
 from pipelines.resources import Folders
-from pipelines.transform.assets import outcomes_dbt_assets
-from pipelines.validate.assets import staging_asset_key
+from pipelines.transform.assets import dbt_steps
 
-MART_KEYS = sorted((k for k in outcomes_dbt_assets.keys if k.path[0] in ("marts", "reporting", "seeds")),
-                   key=lambda k: k.to_user_string())
+# Every dbt table the published file copies: nothing else (issue #11: dbt owns all after validate).
+PUBLISHED_KEYS = sorted((k for step in dbt_steps for k in step.keys if k.path[0] in COPIED_SCHEMAS),
+                        key=lambda k: k.to_user_string())
 
 
 @asset(
     key=AssetKey(["publish", "warehouse"]),
-    deps=[*MART_KEYS, *(staging_asset_key(e) for e in ("sessions", "vitals", "questionnaires"))],
-    partitions_def=monthly_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+    deps=PUBLISHED_KEYS,
     group_name="publish",
     owners=OWNERS,
     kinds={"duckdb"},
     description=(
         f"warehouse/{PUBLISHED_NAME}: the read-only copy quality teams query while pipelines run "
-        "(marts, reference seeds, data-quality tables and meta.build with the build id). Built as a new "
-        "file, checkpointed and swapped in with an atomic rename: open readers keep their snapshot, "
-        "a failed run never leaves a half-written file."
+        "(the dbt schemas marts, reporting, reference and data_quality, and meta.build with the build "
+        "id). Built as a new file, checkpointed and swapped in with an atomic rename: open readers "
+        "keep their snapshot, a failed run never leaves a half-written file."
     ),
 )
 def published_warehouse(
     context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
 ) -> MaterializeResult:
-    months = list(context.partition_keys)
+    months = run_months(context.run.tags)
     synthetic = is_synthetic(folders.landing_path)
     done = publish(Path(duckdb.database), folders.warehouse_path, context.run_id, months, synthetic)
     context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables"

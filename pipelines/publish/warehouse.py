@@ -19,30 +19,13 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.publish.data_quality import MALFORMED_REASON, create_reporting_data_quality
-
 PUBLISHED_NAME = "outcomes.duckdb"
 
-# Schemas copied whole from the build (marts: unsuppressed, for the internal quality team;
-# reporting: small cells suppressed, for everything that leaves the team), and data-quality
-# tables and summaries (no row values).
-COPIED_SCHEMAS = ("marts", "reporting", "reference")
-DATA_QUALITY_QUERIES = {
-    "file_accounting": "SELECT * FROM build.data_quality.file_accounting",
-    "file_versions": "SELECT export, export_month, source_file, file_sha256, size_bytes, records, "
-                     "malformed, status, reason, schema_drift, recorded_at, is_current "
-                     "FROM build.raw.file_versions",
-    "quarantine_reasons": """
-        SELECT export, export_month, reason, held, count(*) AS n_rows FROM (
-            SELECT 'sessions' AS export, export_month, unnest(reasons) AS reason, held
-            FROM build.quarantine.sessions
-            UNION ALL SELECT 'vitals', export_month, unnest(reasons), held FROM build.quarantine.vitals
-            UNION ALL SELECT 'questionnaires', export_month, unnest(reasons), held
-            FROM build.quarantine.questionnaires
-            UNION ALL SELECT export, export_month, '""" + MALFORMED_REASON + """', false
-            FROM build.quarantine.malformed_lines
-        ) GROUP BY ALL""",
-}
+# The schemas readers get, copied whole from the build; dbt writes every one of them
+# (docs/architecture.md). marts: unsuppressed, for the internal quality team; reporting: small
+# cells suppressed, for everything that leaves the team; reference: the seeds; data_quality:
+# accounting, file versions and quarantine counts (no row values).
+COPIED_SCHEMAS = ("marts", "reporting", "reference", "data_quality")
 
 
 @dataclass(frozen=True)
@@ -97,12 +80,6 @@ def publish(build_db: Path, warehouse: Path, run_id: str, months: list[str],
                 for table in _tables(con, schema):
                     con.execute(f'CREATE TABLE {schema}."{table}" AS SELECT * FROM build.{schema}."{table}"')
                     count += 1
-            con.execute("CREATE SCHEMA data_quality")
-            for table, query in DATA_QUALITY_QUERIES.items():
-                con.execute(f"CREATE TABLE data_quality.{table} AS {query}")
-                count += 1
-            create_reporting_data_quality(con, "build")
-            count += 2
             con.execute("CREATE SCHEMA meta")
             # Row counts of this build's tables: a reader can check that what it reads is one
             # consistent build (the load test does).

@@ -1,45 +1,79 @@
-"""dbt models as Dagster assets (dagster-dbt): one `dbt build` per run, partition range passed as vars."""
+"""dbt models as Dagster assets (dagster-dbt): `dbt build` steps: seeds, monthly, all history."""
 
 import json
+import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MetadataValue, Output
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+)
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
 from pipelines.partitions import monthly_partitions
-from pipelines.transform.project import ensure_manifest, outcomes_dbt_project
+from pipelines.transform.project import DBT_STEP_PREFIX, ensure_manifest, outcomes_dbt_project
 
 OWNERS = ["team:clinical-analytics"]
-KEEP_RUN_TARGETS = 10  # dagster-dbt's per-run folders under dbt/target kept for debugging
+KEEP_RUN_TARGETS = 10  # dagster-dbt's per-run folders under dbt/target kept for debugging, per dbt step
 
-# The DuckDB schema of each asset-key layer (dbt_project.yml's +schema per folder).
-SCHEMA_OF_LAYER = {"dbt_staging": "stg", "intermediate": "intermediate", "marts": "marts",
-                   "reporting": "reporting", "seeds": "reference"}
+# The three dbt selections, in the order a run builds them. Only month-scoped work is
+# partitioned: the stg views over the validated exports and the incremental vitals model (dbt
+# tag `monthly`, dbt_project.yml). Seeds are reference data and the rest (intermediate, marts,
+# reporting, data_quality) is rebuilt over all history, so they are not partitioned: a run of
+# twelve months plans one materialization of each, not twelve.
+SEEDS = "resource_type:seed"
+MONTHLY = "tag:monthly"
+ALL_HISTORY = "resource_type:model"  # minus MONTHLY (exclude=)
+
+
+def _writers(source_props: Mapping[str, Any]) -> list[AssetKey]:
+    """The Dagster assets that write a dbt source table (sources.yml meta.dagster.writers)."""
+    writers = source_props.get("meta", {}).get("dagster", {}).get("writers") or []
+    return [AssetKey(list(writer)) for writer in writers]
 
 
 class OutcomesTranslator(DagsterDbtTranslator):
-    """Models keyed by layer and table (dbt_staging/…, intermediate/…, marts/…, reporting/…).
+    """Asset keys are <schema>/<table>: a model's or seed's DuckDB schema and table (its alias).
 
-    The key uses the table name (dbt alias): reporting/response_rates is the table
-    reporting.response_rates, built by the model reporting_response_rates.
+    The model reporting_response_rates is the table reporting.response_rates and the asset
+    reporting/response_rates; the seed ae_terms is reference/ae_terms. Names shared by two
+    layers (marts/response_rates, reporting/response_rates) are told apart by the prefix.
 
-    Sources keep dagster-dbt's default key, [source, table], so `staging.sessions` is the
-    validate stage's `staging/sessions` asset.
+    A source table is keyed by the Dagster asset that writes it: <source>/<table> by default
+    (staging.sessions is the validate asset staging/sessions), or the writers named in
+    sources.yml (quarantine.vitals is written by staging/vitals; raw.file_versions by all three
+    ingest assets: every one of them becomes an upstream of the models that read it).
     """
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
-            layer = dbt_resource_props["fqn"][1] if len(dbt_resource_props["fqn"]) > 2 else "seeds"
-            if dbt_resource_props["resource_type"] == "seed":
-                layer = "seeds"
             table = dbt_resource_props.get("alias") or dbt_resource_props["name"]
-            return AssetKey([f"dbt_{layer}" if layer == "staging" else layer, table])
+            return AssetKey([dbt_resource_props["schema"], table])
+        if dbt_resource_props["resource_type"] == "source":
+            writers = _writers(dbt_resource_props)
+            if writers:
+                return writers[0]
         return super().get_asset_key(dbt_resource_props)
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        parents = props.get("depends_on", {}).get("nodes", [])
+        extra = [writer for parent in parents if parent.startswith("source.")
+                 for writer in _writers(manifest["sources"][parent])[1:]]
+        known = {dep.asset_key for dep in spec.deps}
+        new = [AssetDep(key) for key in dict.fromkeys(extra) if key not in known]
+        return spec.replace_attributes(deps=[*spec.deps, *new]) if new else spec
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return "transform"
@@ -48,38 +82,72 @@ class OutcomesTranslator(DagsterDbtTranslator):
         return OWNERS
 
 
-@dbt_assets(
-    manifest=ensure_manifest(outcomes_dbt_project),
-    project=outcomes_dbt_project,
-    dagster_dbt_translator=OutcomesTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
-    ),
-    partitions_def=monthly_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-)
-def outcomes_dbt_assets(
+# Several source tables share a writer (raw/sessions writes raw.sessions and its rows of
+# raw.file_versions): their keys are equal by design.
+TRANSLATOR = OutcomesTranslator(settings=DagsterDbtTranslatorSettings(
+    enable_asset_checks=True, enable_duplicate_source_asset_keys=True))
+MANIFEST = ensure_manifest(outcomes_dbt_project)
+
+
+def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: str,
+               dbt_vars: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """`dbt build` of the step's selection (dagster-dbt passes it); unit tests excluded.
+
+    dbt unit tests check the SQL, not the data: they run in the test suite
+    (tests/test_dbt_models.py), not on every production build.
+    """
+    # A test runs in the first step where all its parents are built (dbt's "buildable"): a
+    # relationships test from stg/sessions to the stop_reasons seed runs with the monthly step,
+    # not with the seeds. dagster-dbt reads the variable when the whole step is selected (and
+    # selects tests itself when a subset is).
+    os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if dbt_vars:
+        args[1:1] = ["--vars", json.dumps(dbt_vars)]
+    prune_run_targets(Path(outcomes_dbt_project.target_path), context.op_def.name)
+    events = list(dbt.cli(args, context=context).stream())
+    yield from with_row_counts(context, events, database)
+
+
+@dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,
+            select=SEEDS, name=f"{DBT_STEP_PREFIX}reference")
+def dbt_reference(
     context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
-    """Seeds, models and data tests in one `dbt build`; incremental models get the month range as vars.
+    """The seeds (clinical reference data): built first, every other model reads them."""
+    yield from _dbt_build(context, dbt, duckdb.database)
 
-    dbt unit tests check the SQL, not the data: they run in the test suite (tests/test_dbt_models.py),
-    not on every production build.
-    """
+
+@dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,
+            select=MONTHLY, name=f"{DBT_STEP_PREFIX}monthly", partitions_def=monthly_partitions,
+            backfill_policy=BackfillPolicy.single_run())
+def dbt_monthly(
+    context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
+    """The month-scoped models; the incremental ones get the run's month range as vars."""
     months = context.partition_key_range
-    dbt_vars = {"min_month": months.start, "max_month": months.end}
-    args = ["build", "--vars", json.dumps(dbt_vars), "--exclude-resource-type", "unit_test"]
-    prune_run_targets(Path(outcomes_dbt_project.target_path))
-    events = list(dbt.cli(args, context=context).stream())
-    yield from with_row_counts(context, events, duckdb.database)
+    yield from _dbt_build(context, dbt, duckdb.database, {"min_month": months.start, "max_month": months.end})
 
 
-def prune_run_targets(target: Path, keep: int = KEEP_RUN_TARGETS) -> None:
-    """Delete all but the newest `keep` per-run folders dagster-dbt leaves under dbt/target.
+@dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,
+            select=ALL_HISTORY, exclude=MONTHLY, name=f"{DBT_STEP_PREFIX}history")
+def dbt_history(
+    context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
+) -> Iterator[Any]:
+    """Everything over all history: intermediate, marts, reporting and data_quality, with their tests."""
+    yield from _dbt_build(context, dbt, duckdb.database)
+
+
+dbt_steps = [dbt_reference, dbt_monthly, dbt_history]
+
+
+def prune_run_targets(target: Path, step: str, keep: int = KEEP_RUN_TARGETS) -> None:
+    """Delete all but the newest `keep` per-run folders dagster-dbt leaves under dbt/target for `step`.
 
     Each dbt call writes its own folder (manifest, run results, a dbt.log of several MB) and
     nothing removes them, so a deployment would fill its disk; the newest stay for debugging.
     """
-    runs = sorted(target.glob(f"{outcomes_dbt_assets.op.name}-*"), key=lambda p: p.stat().st_mtime)
+    runs = sorted(target.glob(f"{step}-*"), key=lambda p: p.stat().st_mtime)
     for folder in runs[:-keep] if keep else runs:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -97,7 +165,7 @@ def with_row_counts(context: AssetExecutionContext, events: Iterable[Any], datab
         for event in events:
             if isinstance(event, Output):
                 key = context.asset_key_for_output(event.output_name)
-                table = (SCHEMA_OF_LAYER.get(key.path[0], ""), key.path[-1])
+                table = (key.path[0], key.path[-1])  # keys are <schema>/<table>
                 if table in tables:  # views (stg) have no row count of their own
                     counts[event.output_name] = con.execute(
                         f'SELECT count(*) FROM "{table[0]}"."{table[1]}"').fetchone()[0]

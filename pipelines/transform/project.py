@@ -13,6 +13,7 @@ from pipelines.settings import PROJECT_ROOT
 
 DBT_DIR = PROJECT_ROOT / "dbt"
 DBT_SOURCES = ("models", "seeds", "macros", "tests", "dbt_project.yml", "profiles.yml")
+DBT_STEP_PREFIX = "dbt_"  # every dbt step's op name starts with it (progress, run summary, faults)
 
 
 def dbt_executable() -> str:

@@ -54,7 +54,7 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
         check_specs=[AssetCheckSpec(
             "rows_accounted", asset=key, blocking=True,
             description="For every file: rows read = rows loaded + rows quarantined + exact duplicates "
-            "collapsed (data_quality.file_accounting). Blocks everything downstream when a row is lost.",
+            "collapsed (quarantine.file_accounting). Blocks everything downstream when a row is lost.",
         )],
         description=(
             f"Typed {export_name} rows that pass every contract rule (staging.{export_name}). Failing rows "

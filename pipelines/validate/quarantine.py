@@ -7,7 +7,7 @@ Every raw row ends in exactly one place:
   re-tried on later runs, so a late sessions export adopts them;
 - collapsed: an exact copy of an earlier row of the same file (counted, not kept).
 Conflicting duplicates of a key (same key, different values) are all quarantined.
-data_quality.file_accounting proves it per file: rows read = loaded + quarantined + collapsed.
+quarantine.file_accounting proves it per file: rows read = loaded + quarantined + collapsed.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class StageResult:
 
 
 def ensure_validate_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create staging, quarantine and data_quality tables if missing (idempotent)."""
-    for schema in ("staging", "quarantine", "data_quality"):
+    """Create the staging and quarantine tables if missing (idempotent)."""
+    for schema in ("staging", "quarantine"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     lineage = ("export_month VARCHAR, source_file VARCHAR, file_sha256 VARCHAR, line_number BIGINT, "
                "ingested_at TIMESTAMP")
@@ -55,7 +55,7 @@ def ensure_validate_tables(con: duckdb.DuckDBPyConnection) -> None:
             "reasons VARCHAR[], held BOOLEAN, quarantined_at TIMESTAMP)"
         )
     con.execute(
-        """CREATE TABLE IF NOT EXISTS data_quality.file_accounting (
+        """CREATE TABLE IF NOT EXISTS quarantine.file_accounting (
             export VARCHAR, export_month VARCHAR, source_file VARCHAR, file_sha256 VARCHAR,
             rows_read BIGINT,        -- data records the reader saw (rows + malformed lines)
             rows_loaded BIGINT,      -- typed rows in staging
@@ -220,10 +220,10 @@ def _account(con: duckdb.DuckDBPyConnection, export_name: str, month: str, now: 
     loaded, quarantined, held, collapsed = (int(n) for n in counts)  # type: ignore[union-attr]
     result = StageResult(export_name, month, int(rows_read), loaded, quarantined + int(malformed), held,
                          int(malformed), collapsed)
-    con.execute("DELETE FROM data_quality.file_accounting WHERE export = ? AND export_month = ?",
+    con.execute("DELETE FROM quarantine.file_accounting WHERE export = ? AND export_month = ?",
                 [export_name, month])
     con.execute(
-        "INSERT INTO data_quality.file_accounting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO quarantine.file_accounting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [export_name, month, source_file, sha, result.rows_read, result.loaded, result.quarantined,
          result.held, result.malformed, result.collapsed, result.balanced, now],
     )

@@ -19,7 +19,7 @@ measures as (
 
 answers as (
 
-    select response_id, item, value from {{ ref('stg_staging__questionnaires') }}
+    select response_id, item, value from {{ ref('stg_questionnaires') }}
 
 ),
 

@@ -14,7 +14,7 @@ with session_vitals as (
 given_sessions as (
 
     -- drops sessions no longer in the export or no longer given
-    select session_id from {{ ref('stg_staging__sessions') }}
+    select session_id from {{ ref('stg_sessions') }}
     where is_given
 
 ),

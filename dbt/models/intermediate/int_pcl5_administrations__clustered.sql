@@ -6,7 +6,7 @@
 
 with answers as (
 
-    select * from {{ ref('stg_staging__questionnaires') }}
+    select * from {{ ref('stg_questionnaires') }}
     where instrument = 'PCL5'
 
 ),

@@ -4,7 +4,7 @@
 
 with sessions as (
 
-    select * from {{ ref('stg_staging__sessions') }}
+    select * from {{ ref('stg_sessions') }}
     where is_given
         and adverse_events is not null
 

@@ -34,7 +34,7 @@ instruments as (
 
 answers as (
 
-    select response_id, item, value from {{ ref('stg_staging__questionnaires') }}
+    select response_id, item, value from {{ ref('stg_questionnaires') }}
 
 ),
 

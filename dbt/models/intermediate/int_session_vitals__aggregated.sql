@@ -3,7 +3,8 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='session_month',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        tags=['monthly']
     )
 }}
 
@@ -21,7 +22,7 @@
 
 with sessions as (
 
-    select * from {{ ref('stg_staging__sessions') }}
+    select * from {{ ref('stg_sessions') }}
     where is_given
         and {{ month_range_filter('session_month') }}
 
@@ -29,7 +30,7 @@ with sessions as (
 
 vitals as (
 
-    select * from {{ ref('stg_staging__vitals') }}
+    select * from {{ ref('stg_vitals') }}
     -- read only the readings that can belong to sessions of the month range
     where {{ month_range_time_filter('measured_at', margin_days=1) }}
 

@@ -14,7 +14,7 @@ with sessions as (
         status,
         serious_adverse_event
 
-    from {{ ref('stg_staging__sessions') }}
+    from {{ ref('stg_sessions') }}
     where is_given
 
 ),

@@ -11,7 +11,7 @@ with course_sessions as (
 
 sessions as (
 
-    select * from {{ ref('stg_staging__sessions') }}
+    select * from {{ ref('stg_sessions') }}
 
 ),
 

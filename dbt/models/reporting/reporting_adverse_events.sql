@@ -1,4 +1,3 @@
-{{ config(alias='adverse_events') }}
 -- marts.adverse_events with small cells suppressed (macros/suppress_small_cells.sql). Every
 -- count is protected on its own; the rate and its interval go with either of their counts.
 {{ suppress_small_cells(

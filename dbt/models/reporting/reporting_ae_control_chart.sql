@@ -1,4 +1,3 @@
-{{ config(alias='ae_control_chart') }}
 -- marts.ae_control_chart with small cells suppressed (macros/suppress_small_cells.sql). The
 -- control limits give away n_sessions (ucl - p_bar = 3 sqrt(p_bar (1 - p_bar) / n)), so they
 -- are hidden with it. p_bar pools the 12 months before: p_bar x the pooled sessions = the pooled

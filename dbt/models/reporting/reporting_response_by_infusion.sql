@@ -1,4 +1,3 @@
-{{ config(alias='response_by_infusion') }}
 -- marts.response_by_infusion with small cells suppressed (macros/suppress_small_cells.sql);
 -- non-responders (n_assessed - n_responders) are protected as well. n_assessed is hidden by
 -- whole site blocks (cohort month x instrument, every infusion: macros/units_hidden_together.sql),

@@ -1,4 +1,3 @@
-{{ config(alias='response_rates') }}
 -- marts.response_rates with small cells suppressed (macros/suppress_small_cells.sql): the
 -- non-responders (n_eligible - n_met) are protected as well, since a reader could subtract.
 {{ suppress_small_cells(

@@ -1,4 +1,3 @@
-{{ config(alias='safety_signal_counts') }}
 -- marts.safety_signal_counts with small cells suppressed (macros/suppress_small_cells.sql).
 {{ suppress_small_cells(
     relation=ref('safety_signal_counts'),

@@ -1,4 +1,3 @@
-{{ config(alias='score_trajectories') }}
 -- marts.score_trajectories with small cells suppressed (macros/suppress_small_cells.sql): a
 -- mean over 1-10 courses is hidden with its count. The standard deviation is not published.
 -- The courses are those of response_by_infusion (n_courses after infusion k = its n_assessed),

@@ -7,6 +7,6 @@
 select {{ column_name }} as site_id
 from {{ model }}
 where {{ column_name }} <> 'ALL'
-    and {{ column_name }} not in (select site_id from {{ ref('stg_staging__sessions') }})
+    and {{ column_name }} not in (select site_id from {{ ref('stg_sessions') }})
 
 {% endtest %}
