@@ -73,7 +73,7 @@ class RunSummary:
             *(["", "  the figures below are the build file as this failed run left it, not a published build"]
               if not self.success else []),
             "",
-            f"  {'export':<15} {'read':>11} {'loaded':>11} {'quarantined':>11} {'held':>7} "
+            f"  {'this run':<15} {'read':>11} {'loaded':>11} {'quarantined':>11} {'held':>7} "
             f"{'collapsed':>9}  balanced",
         ]
         for export, read, loaded, quarantined, held, collapsed, balanced in self.accounting:
@@ -134,22 +134,47 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(found and found[0])
 
 
+def _accounting_from_events(events: list[Any], checks: dict[str, str]) -> list[tuple]:
+    """Where this run's rows went, per export, from the validate assets' own materializations.
+
+    The summary reads no `raw` or `quarantine` table (issue #11: after validate only dbt reads
+    them): the validate stage reports its counts as metadata, and its rows_accounted check
+    says whether every file balanced. A partitioned materialization repeats them per month.
+    """
+    seen: dict[str, Any] = {}
+    for event in events:
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key.path[0] == "staging":
+            seen[event.asset_key.path[-1]] = event.materialization.metadata
+    rows = []
+    for export, metadata in sorted(seen.items()):
+        count = {name: int(value.value) for name, value in metadata.items()
+                 if name in ("rows_read", "dagster/row_count", "rows_quarantined", "rows_held_orphans",
+                             "duplicates_collapsed")}
+        rows.append((export, count.get("rows_read", 0), count.get("dagster/row_count", 0),
+                     count.get("rows_quarantined", 0), count.get("rows_held_orphans", 0),
+                     count.get("duplicates_collapsed", 0),
+                     checks.get(f"staging/{export}:rows_accounted") == "passed"))
+    return rows
+
+
+def _rejections_from_events(events: list[Any]) -> list[str]:
+    """Why files of this run were rejected, from the ingest assets' files_accepted checks."""
+    reasons = []
+    for event in events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION" \
+                and event.asset_check_evaluation_data.check_name == "files_accepted":
+            text = event.asset_check_evaluation_data.metadata.get("rejections")
+            lines = (text.value if text else "").splitlines()
+            reasons += [line[2:] for line in lines if line.startswith("- ")]
+    return reasons
+
+
 def _read_figures(summary: RunSummary, db: Path) -> None:
-    """Fill the summary's figures from the warehouse (read-only, after the run released it)."""
+    """Fill the summary's headline figures from dbt's models (read-only, after the run released the file)."""
     with duckdb.connect(str(db), read_only=True) as con:
-        if _has_table(con, "data_quality", "file_accounting"):
-            summary.accounting = con.execute(
-                "SELECT export, sum(rows_read), sum(rows_loaded), sum(rows_quarantined), sum(rows_held), "
-                "sum(duplicates_collapsed), bool_and(balanced) FROM data_quality.file_accounting "
-                "GROUP BY export ORDER BY export"
-            ).fetchall()
-        if _has_table(con, "raw", "file_versions"):
-            summary.rejections = [r[0] for r in con.execute(
-                "SELECT reason FROM raw.file_versions WHERE status = 'rejected' ORDER BY recorded_at"
-            ).fetchall()]
-        if _has_table(con, "staging", "sessions"):
+        if _has_table(con, "stg", "sessions"):
             figures = con.execute(
-                "SELECT count(DISTINCT site_id), count(DISTINCT patient_id), count(*) FROM staging.sessions"
+                "SELECT count(DISTINCT site_id), count(DISTINCT patient_id), count(*) FROM stg.sessions"
             ).fetchone() or (0, 0, 0)
             summary.figures = dict(zip(["sites", "patients", "sessions"], map(int, figures), strict=True))
         if _has_table(con, "marts", "response_rates"):
@@ -238,7 +263,9 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
     summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), str(log_file),
                          checks=checks, synthetic=is_synthetic(settings.landing),
                          failed_steps=[_failure_line(event, run_id) for event in result.all_events
-                                       if event.event_type_value == "STEP_FAILURE"])
+                                       if event.event_type_value == "STEP_FAILURE"],
+                         accounting=_accounting_from_events(result.all_events, checks),
+                         rejections=_rejections_from_events(result.all_events))
     if settings.build_db.exists():
         _read_figures(summary, settings.build_db)
     published = settings.warehouse / PUBLISHED_NAME

@@ -228,7 +228,7 @@ def test_unit_tests_pass(warehouse: Path) -> None:
 
 
 def test_courses_split_after_more_than_90_days(con: duckdb.DuckDBPyConnection) -> None:
-    courses = {r["course_id"]: r for r in rows(con, "SELECT * FROM intermediate.int_courses__summarized")}
+    courses = {r["course_id"]: r for r in rows(con, "SELECT * FROM intermediate.courses__summarized")}
     assert sorted(courses) == ["P1-C1", "P2-C1", "P3-C1", "P4-C1", "P4-C2", "P5-C1", "P6-C1", "P7-C1"]
     assert courses["P4-C1"]["n_infusions"] == 2  # Apr 9 is 91 days after Jan 8
     assert courses["P4-C2"]["cohort_month"] == APR
@@ -331,7 +331,7 @@ def test_adverse_events(con: duckdb.DuckDBPyConnection) -> None:
     assert len(terms) == 17  # 14 controlled terms, bradycardia, desaturation, any
 
     sources = {(r["session_id"], r["ae_term"]): r for r in rows(
-        con, "SELECT * FROM intermediate.int_adverse_events__combined")}
+        con, "SELECT * FROM intermediate.adverse_events__combined")}
     assert sources[("p1_1", "hypertension")]["source"] == "both"
     assert sources[("p1_1", "hypertension")]["reported_grade"] == 3
     assert sources[("p1_1", "nausea")]["source"] == "reported"
@@ -366,7 +366,7 @@ def test_partition_runs_replace_only_their_months(warehouse: Path, tmp_path: Pat
     def counts() -> dict[str, int]:
         with duckdb.connect(str(copy / "build.duckdb"), read_only=True) as c:
             found = c.execute("SELECT session_month, count(*) FROM "
-                              "intermediate.int_session_vitals__aggregated GROUP BY 1").fetchall()
+                              "intermediate.session_vitals__aggregated GROUP BY 1").fetchall()
         return dict(found)
 
     assert counts() == {"2025-01": 6}  # p1_1 systolic and diastolic, p1_2, p1_3, p4_1, p6_3

@@ -42,8 +42,10 @@ def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Pa
     assert f"warehouse: {settings.build_db}" in out
     assert "SUCCESS" in out
     # progress while it works, plain lines when stdout is not a terminal (as here)
-    steps = (("ingest", "raw/sessions"), ("validate", "staging/vitals"), ("transform", "dbt build"),
-             ("publish", "publish/warehouse"), ("report", "publish/report"))
+    steps = (("ingest", "raw/sessions"), ("validate", "staging/vitals"),
+             ("transform", r"dbt build \(reference\)"), ("transform", r"dbt build \(monthly\)"),
+             ("transform", r"dbt build \(history\)"), ("publish", "publish/warehouse"),
+             ("report", "publish/report"))
     for stage, step in steps:
         line = rf"^  \[ *\d+\.\d s\] {stage} +{step} done in \d+\.\d s"
         assert re.search(line, out, re.MULTILINE), stage
@@ -63,7 +65,7 @@ def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Pa
         keys_without = {e.asset_materialization.asset_key.to_user_string() for e in events
                         if "dagster/row_count" not in e.asset_materialization.metadata}
         assert events
-        assert all(k.startswith(("dbt_staging/", "publish/report")) for k in keys_without), keys_without
+        assert all(k.startswith(("stg/", "publish/report")) for k in keys_without), keys_without
 
 
 def published_build(settings: Settings) -> dict[str, object]:
@@ -250,7 +252,7 @@ def test_a_failed_dbt_step_names_its_nodes_and_never_their_messages(
     """dbt's messages can quote row values: the failure line names nodes and statuses only."""
     from pipelines import run
 
-    folder = tmp_path / "outcomes_dbt_assets-abcdef1-0123456"
+    folder = tmp_path / "dbt_history-abcdef1-0123456"
     folder.mkdir()
     (folder / "run_results.json").write_text(json.dumps({"results": [
         {"unique_id": "model.outcomes.int_sessions__assigned_to_courses", "status": "success"},
@@ -261,11 +263,11 @@ def test_a_failed_dbt_step_names_its_nodes_and_never_their_messages(
     monkeypatch.setattr(run, "DBT_TARGET", tmp_path)
 
     class Failure:
-        step_key = "outcomes_dbt_assets"
+        step_key = "dbt_history"
         message = "Execution of step failed."
         event_specific_data = None
 
     line = run._failure_line(Failure(), "abcdef1-rest-of-the-run-id")
-    assert line == ("outcomes_dbt_assets: dbt failed on model response_rates (error), "
+    assert line == ("dbt_history: dbt failed on model response_rates (error), "
                     "test not_null_x.123 (fail)")
     assert "078-05-1120" not in line

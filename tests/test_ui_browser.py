@@ -293,9 +293,9 @@ def _wait_for_the_ui_run(page: Page, ui: DagsterUI, shots: Shots, month: str) ->
             shots.take("run_failed")
             details = _run_failure_details(instance, run.run_id)
             pytest.fail(f"run {run.run_id} {run.status}:\n{details}{ui.tail()}")
-        published = instance.get_latest_materialization_event(AssetKey(["publish", "warehouse"]))
-        assert published is not None and published.dagster_event is not None
-        assert published.dagster_event.partition == month
+        report = instance.get_latest_materialization_event(AssetKey(["publish", "report"]))
+        assert report is not None and report.dagster_event is not None
+        assert report.dagster_event.partition == month
         return run.run_id
 
 

@@ -8,7 +8,7 @@ partition range, the tags the landing sensor puts on its run requests) for the n
 
 Per-stage time comes from the run's Dagster event log (STEP_START .. STEP_SUCCESS per step
 key). With the in-process executor and single-run backfill policies every asset is one step
-for the whole month range (raw__vitals, staging__vitals, outcomes_dbt_assets, ...), and every
+for the whole month range (raw__vitals, staging__vitals, dbt_history, ...), and every
 GX suite is its own asset-check step (staging__vitals_gx_suite). Steps map to stages by the
 asset keys they materialise (raw/* ingest, staging/* validate, publish/warehouse publish,
 publish/report* or report*/* report, everything else dbt = transform) or, for check-only steps,
@@ -174,7 +174,7 @@ def stage_of_asset(path: Sequence[str]) -> str:
         return "report" if any("report" in p for p in path[1:]) else "publish"
     if head in ("report", "reports"):
         return "report"
-    return "transform"  # dbt layers: dbt_staging, intermediate, marts, reporting, seeds
+    return "transform"  # dbt's schemas: stg, intermediate, marts, reporting, data_quality, reference
 
 
 def _stage_of_step(assets: list[list[str]], checks: list[tuple[list[str], str]]) -> str:
@@ -335,7 +335,8 @@ def dbt_profile(dbt_target: Path, run_id: str, step: Step | None, processes: lis
     dbt start-up (imports, manifest, adapter) = lifetime - elapsed, and the rest of the step
     is dagster-dbt around the process (events and asset checks written to the run's log).
     """
-    found = sorted(dbt_target.glob(f"*-{run_id[:7]}-*/run_results.json"))
+    prefix = step.key if step is not None else "*"  # dagster-dbt names the folder <op>-<run id[:7]>-...
+    found = sorted(dbt_target.glob(f"{prefix}-{run_id[:7]}-*/run_results.json"))
     if not found:
         return None
     data = json.loads(found[-1].read_text(encoding="utf-8"))
@@ -466,7 +467,9 @@ def run_measured(command: list[str], env: dict[str, str], home: Path, log: Path,
     result["step_list"] = [
         {"key": s.key, "stage": s.stage, "status": s.status, "seconds": round(s.seconds, 3)} for s in steps
     ]
-    dbt_step = next((s for s in steps if s.stage == "transform" and s.status != "skipped"), None)
+    # The longest dbt step (all history: intermediate, marts, reporting) is the one profiled.
+    dbt_steps = [s for s in steps if s.stage == "transform" and s.status != "skipped"]
+    dbt_step = max(dbt_steps, key=lambda s: s.seconds, default=None)
     result["dbt"] = dbt_profile(dbt_target, run_id, dbt_step, peaks)
     return result
 

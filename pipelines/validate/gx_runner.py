@@ -107,7 +107,7 @@ def batch_query(export_name: str, months: Sequence[str]) -> str:
     checked = gx_suites.check_months(months)
     derived = ", ".join(f"{sql} AS {q(alias)}" for alias, sql in gx_suites.derived_columns(exp.name).items())
     month_list = ", ".join(f"'{m}'" for m in checked)
-    return (f"SELECT *, {derived} FROM {gx_suites.RAW_SCHEMA}.{q(exp.name)} "
+    return (f"SELECT *, {derived} FROM raw.{q(exp.name)} "
             f"WHERE export_month IN ({month_list})")
 
 

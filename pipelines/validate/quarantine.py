@@ -176,8 +176,8 @@ def stage_month(con: duckdb.DuckDBPyConnection, export_name: str, month: str,
     held = f"len(list_filter(reasons, lambda x: x NOT IN {sql_list(ORPHAN_REASONS)})) = 0"
     con.execute("BEGIN TRANSACTION")
     try:
-        for schema in ("staging", "quarantine"):
-            con.execute(f"DELETE FROM {schema}.{exp.name} WHERE export_month = ?", [month])
+        con.execute(f"DELETE FROM staging.{exp.name} WHERE export_month = ?", [month])
+        con.execute(f"DELETE FROM quarantine.{exp.name} WHERE export_month = ?", [month])
         con.execute(
             f"INSERT INTO staging.{exp.name} SELECT {typed_cols}, {lineage} FROM raw.{exp.name} "
             "WHERE export_month = ? AND line_number NOT IN (SELECT line_number FROM _flags)",
