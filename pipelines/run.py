@@ -164,8 +164,11 @@ def _rejections_from_events(events: list[Any]) -> list[str]:
         if event.event_type_value == "ASSET_CHECK_EVALUATION" \
                 and event.asset_check_evaluation_data.check_name == "files_accepted":
             text = event.asset_check_evaluation_data.metadata.get("rejections")
-            lines = (text.value if text else "").splitlines()
-            reasons += [line[2:] for line in lines if line.startswith("- ")]
+            for line in (text.value if text else "").splitlines():  # "- reason", its findings one per line
+                if line.startswith("- "):
+                    reasons.append(line[2:])
+                elif reasons and line.strip() and line.strip() != "none":
+                    reasons[-1] += "\n" + line
     return reasons
 
 

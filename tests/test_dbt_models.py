@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.validate.quarantine import ensure_validate_tables
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
@@ -130,7 +131,10 @@ FORMS: list[tuple[Any, ...]] = [
 
 
 def write_staging(database: Path) -> None:
-    """The staging schema as the validate stage creates it, with the exports above."""
+    """The staging schema as the validate stage creates it, with the exports above.
+
+    raw and quarantine are created empty: dbt's data_quality models read them as sources.
+    """
     loaded = datetime(2025, 6, 1)
 
     def lineage(export: str, moment: datetime, line: int) -> tuple[Any, ...]:
@@ -139,6 +143,7 @@ def write_staging(database: Path) -> None:
 
     con = duckdb.connect(str(database))
     try:
+        ensure_ingest_tables(con)
         ensure_validate_tables(con)
         con.executemany(
             "INSERT INTO staging.sessions VALUES (?, ?, ?, 'C1', ?, 'ketamine', 'IV', 35.0, 70.0, ?, ?, ?, "

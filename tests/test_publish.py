@@ -72,7 +72,14 @@ def test_a_failed_publish_leaves_the_previous_file_intact(built: Settings,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     published = built.warehouse / PUBLISHED_NAME
     previous = build_id(published)
-    monkeypatch.setitem(warehouse.DATA_QUALITY_QUERIES, "broken", "SELECT * FROM build.no_such.table")
+    real_tables = warehouse._tables
+
+    def a_table_vanishes(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+        """The copy fails half way: the last schema lists a table the build does not have."""
+        missing = ["no_such_table"] if schema == warehouse.COPIED_SCHEMAS[-1] else []
+        return [*real_tables(con, schema), *missing]
+
+    monkeypatch.setattr(warehouse, "_tables", a_table_vanishes)
     with pytest.raises(duckdb.Error):
         publish(built.build_db, built.warehouse, "test-run", ["2025-01"])
     assert build_id(published) == previous

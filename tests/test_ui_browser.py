@@ -52,7 +52,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 NODES_BY_GROUP_JS = """(groups) => {
   const boxes = [...document.querySelectorAll('foreignObject')].map(f => ({
     x: +f.getAttribute('x'), y: +f.getAttribute('y'),
-    w: +f.getAttribute('width'), h: +f.getAttribute('height'), text: (f.textContent || '').trim()}));
+    w: +f.getAttribute('width'), h: +f.getAttribute('height'),
+    // zoomed in, a node's box also holds its details ("Latest event", checks, partitions): keep the name
+    text: (f.textContent || '').trim().replace(/Latest event[\s\S]*$/, '')}));
   const out = {};
   for (const g of boxes.filter(b => groups.includes(b.text))) {
     out[g.text] = boxes.filter(b => b.text && !groups.includes(b.text) && b.x >= g.x && b.y >= g.y
