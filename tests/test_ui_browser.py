@@ -49,7 +49,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 # Group boxes and asset nodes of the lineage graph are SVG foreignObjects: which nodes sit inside
 # which group's box says which group the graph shows them in (node labels are only the last key part).
-NODES_BY_GROUP_JS = """(groups) => {
+NODES_BY_GROUP_JS = r"""(groups) => {
   const boxes = [...document.querySelectorAll('foreignObject')].map(f => ({
     x: +f.getAttribute('x'), y: +f.getAttribute('y'),
     w: +f.getAttribute('width'), h: +f.getAttribute('height'),
