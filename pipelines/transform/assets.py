@@ -24,6 +24,7 @@ from pipelines.partitions import monthly_partitions
 from pipelines.transform.project import DBT_STEP_PREFIX, ensure_manifest, outcomes_dbt_project
 
 OWNERS = ["team:clinical-analytics"]
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's parse state, reused while files and profile match
 KEEP_RUN_TARGETS = 10  # dagster-dbt's per-run folders under dbt/target kept for debugging, per dbt step
 
 # The three dbt selections, in the order a run builds them. Only month-scoped work is
@@ -105,8 +106,27 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     if dbt_vars:
         args[1:1] = ["--vars", json.dumps(dbt_vars)]
     prune_run_targets(Path(outcomes_dbt_project.target_path), context.op_def.name)
-    events = list(dbt.cli(args, context=context).stream())
+    invocation = dbt.cli(args, context=context)
+    events = list(invocation.stream())
+    keep_partial_parse(invocation.target_path, Path(outcomes_dbt_project.target_path))
     yield from with_row_counts(context, events, database)
+
+
+def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
+    """Hand this dbt call's parse state to the next one: dagster-dbt seeds each call's own target
+    folder with dbt/target/partial_parse.msgpack.
+
+    dbt re-parses the whole project (about 2 s here) when the file is missing or was written
+    for another profile (another warehouse path), and nothing else refreshes it: without this,
+    each of a run's three dbt steps would parse from scratch. Replaced atomically, so a call
+    starting meanwhile copies either the old state or the new one (dbt checks it either way).
+    """
+    state = invocation_target / PARTIAL_PARSE_FILE
+    if not state.exists():
+        return
+    temporary = project_target / f".{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp"
+    shutil.copyfile(state, temporary)
+    os.replace(temporary, project_target / PARTIAL_PARSE_FILE)
 
 
 @dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,
