@@ -146,7 +146,7 @@ SESSIONS = Export(
         Column("clinician_id", "VARCHAR", False, "Pseudonymous clinician identifier.", identifier=True),
         Column(
             "session_start", "TIMESTAMP", True,
-            "Session start, ISO 8601 local time without zone (per-patient shifted).",
+            "Session start, ISO 8601 local time without zone (the real date of service).",
             in_file_month=True,
         ),
         Column("drug", "VARCHAR", True, "Drug given.", allowed=DRUGS),

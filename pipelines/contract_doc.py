@@ -18,12 +18,22 @@ Clinics deliver three exports every month, one file per export per month:
 CSV files are UTF-8, comma-separated, with a header row; fields holding a comma or a
 quote are quoted with `"` and inner quotes doubled. An empty field is a missing value.
 Timestamps are ISO 8601 local times without a zone (`2025-03-14T09:30:00`; a space
-instead of `T` and minutes-only precision are accepted). Dates are de-identified by a
-constant shift per patient, so only intervals within a patient are meaningful.
-Identifiers are pseudonymous: no export may carry a name, date of birth, address,
-phone number, e-mail, SSN, medical record number or any other direct identifier
-(HIPAA Safe Harbor, 45 CFR 164.514(b)(2)). Columns outside the contract are ignored
-and reported; a file missing a required column is rejected whole.
+instead of `T` and minutes-only precision are accepted).
+
+The exports are a HIPAA **limited data set** (45 CFR 164.514(e)), received under the
+clinic's data use agreement: dates of service are real dates, because the warehouse
+reports by calendar month (monthly files, cohort months, p-charts), which shifted dates
+would make meaningless; ages are banded, over 89 as `90+`. No export may carry any of
+the 16 direct identifiers of 164.514(e)(2) (names; postal address other than town,
+state and ZIP; telephone and fax numbers; e-mail addresses; SSNs; medical record,
+health plan, account and certificate/licence numbers; vehicle and device identifiers;
+URLs; IP addresses; biometric identifiers; photographs), and, stricter than the rule,
+none of what a limited data set may hold but the outcomes do not need (dates of birth,
+death or admission, ZIP codes, cities). Identifiers are pseudonymous ids issued by the
+clinic. Free text (`stop_reason`) stays in the build file: only its code is published.
+A file with a column named like an identifier, or values shaped like one, is rejected
+whole (docs/ingest-and-validation.md). Columns outside the contract are ignored and
+reported; a file missing a required column is rejected whole.
 
 A row breaking a rule below is quarantined with the rule's reason code; the other
 rows of the file are loaded.

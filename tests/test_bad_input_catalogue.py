@@ -240,8 +240,8 @@ def _rejected_cases() -> list[Rejected]:
                  lambda: csv_bytes("sessions", [{**session(1), "patient_email": "x"}],
                                    [*contract.SESSIONS.column_names, "patient_email"]),
                  f"{name}: column 'patient_email' (line 1, header) is named like an e-mail address "
-                 "(email; HIPAA Safe Harbor identifier (F) electronic mail address); file rejected, values "
-                 "not shown"),
+                 "(email; HIPAA limited data set direct identifier (v) electronic mail address); "
+                 "file rejected, values not shown"),
         Rejected("PHI value (SSN in free text)",
                  lambda: csv_bytes("sessions", [session(1), session(2, stop_reason="pt SSN 123-45-6789")]),
                  f"{name}: column 'stop_reason' holds values that look like a US social security number "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import random
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -166,10 +167,22 @@ def test_header_reports_missing_required_columns() -> None:
     assert scan.drift == ("device_model",)
 
 
+LDS_ITEMS = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv",
+             "xvi")
+
+
 def test_every_rule_names_a_hipaa_identifier_and_a_message_label() -> None:
+    """Each rule is one of the limited data set's 16 direct identifiers, 164.514(e)(2)(i)-(xvi),
+    or something a limited data set may hold that the outcomes do not need; all 16 are covered."""
+    covered = set()
     for rule in phi.HEADER_RULES:
-        assert rule.hipaa.startswith("(")
+        item = re.match(r"^\(([ivx]+)\) ", rule.hipaa)
+        assert item or rule.hipaa.endswith(phi.NOT_NEEDED), rule
+        if item:
+            assert item.group(1) in LDS_ITEMS
+            covered.add(item.group(1))
         assert rule.kind in phi._KIND_LABELS
+    assert covered == set(LDS_ITEMS)
 
 
 def test_a_data_row_used_as_header_is_withheld(tmp_path: Path, con: duckdb.DuckDBPyConnection) -> None:

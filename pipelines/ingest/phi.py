@@ -1,6 +1,9 @@
 """PHI guard: reject a whole export file that holds protected health information.
 
-Exports must be de-identified (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)). The guard runs
+Exports are a HIPAA limited data set (45 CFR 164.514(e)): real dates of service (the
+warehouse reports by calendar month), banded ages with over 89 as `90+`, and none of the 16
+direct identifiers of 164.514(e)(2) - plus, stricter than the rule, no birth, death or
+admission dates, ZIP codes or cities, which the outcomes do not need. The guard runs
 before anything is written to the warehouse, because once a value is in a table it lives
 on in backups and logs. It has two parts:
 
@@ -56,76 +59,85 @@ class _Rule:
     """Column names of one kind: `anywhere` token runs, or names that are `whole` after owner words."""
 
     kind: str
-    hipaa: str  # the Safe Harbor identifier, 164.514(b)(2)(i)(A)-(R)
+    hipaa: str  # the limited data set's direct identifier, 164.514(e)(2)(i)-(xvi), or why else it is refused
     anywhere: tuple[str, ...] = ()
     whole: tuple[str, ...] = ()
 
 
+# Refused although a limited data set may hold it: the outcomes need none of these.
+NOT_NEEDED = "allowed in a limited data set but not needed here: refused (minimum necessary, 164.502(b))"
+
 # Order matters: the first matching rule names the kind (`ip_address` before `street_address`).
 HEADER_RULES: tuple[_Rule, ...] = (
-    _Rule("ssn", "(G) social security number",
+    _Rule("ssn", "(vi) social security number",
           anywhere=("ssn", "social security", "socsec")),
-    _Rule("email", "(F) electronic mail address",
+    _Rule("email", "(v) electronic mail address",
           anywhere=("email", "e mail"), whole=("mail",)),
-    _Rule("ip_address", "(O) internet protocol address",
+    _Rule("ip_address", "(xiv) internet protocol address",
           anywhere=("ip address", "ip addr", "ipv", "ipaddress"), whole=("ip",)),
-    _Rule("url", "(N) web universal resource locator",
+    _Rule("url", "(xiii) web universal resource locator",
           anywhere=("url", "website", "web address", "homepage", "web page")),
-    _Rule("device_id", "(M) device identifier or serial number",
+    _Rule("device_id", "(xii) device identifier or serial number",
           anywhere=("device #id", "serial", "udi", "imei", "mac address", "mac addr")),
-    _Rule("fax", "(E) fax number", anywhere=("fax",)),
-    _Rule("phone", "(D) telephone number",
+    _Rule("fax", "(iv) fax number", anywhere=("fax",)),
+    _Rule("phone", "(iii) telephone number",
           anywhere=("phone", "telephone", "tel", "cell #no", "mobile #no", "pager", "contact #no"),
           whole=("cell", "mobile")),
-    _Rule("name", "(A) name",
+    _Rule("name", "(i) name",
           anywhere=("first name", "last name", "middle name", "given name", "family name", "full name",
                     "maiden name", "nick name", "surname", "forename", "nickname"),
           whole=("name", "initials")),
-    _Rule("date_of_birth", "(C) birth date (ages over 89: year too)",
+    _Rule("date_of_birth", "birth date: " + NOT_NEEDED,
           anywhere=("dob", "birthdate", "birthday", "birth date", "birth dt", "date of birth", "birth year",
                     "year of birth", "yob", "born on")),
-    _Rule("date_of_death", "(C) death date",
+    _Rule("date_of_death", "death date: " + NOT_NEEDED,
           anywhere=("date of death", "death date", "deathdate", "death dt", "deceased date",
                     "date deceased"), whole=("dod",)),
-    _Rule("admission_date", "(C) admission or discharge date",
+    _Rule("admission_date", "admission or discharge date: " + NOT_NEEDED,
           anywhere=("admission date", "admit date", "discharge date", "date of admission",
                     "date of discharge")),
-    _Rule("mrn", "(H) medical record number",
+    _Rule("mrn", "(vii) medical record number",
           anywhere=("mrn", "medical record", "med rec", "medrec", "chart #id", "hospital #no", "emr #id",
                     "ehr #id")),
-    _Rule("health_plan_id", "(I) health plan beneficiary number",
+    _Rule("health_plan_id", "(viii) health plan beneficiary number",
           anywhere=("health plan #id", "health plan beneficiary", "insurance #id", "policy #id",
                     "subscriber #id", "beneficiary #id", "medicaid #id", "medicare #id", "member #id",
                     "insured #id")),
-    _Rule("account_number", "(J) account number",
+    _Rule("account_number", "(ix) account number",
           anywhere=("account #id", "acct", "bank account", "credit card", "card #id", "iban"),
           whole=("account",)),
-    _Rule("license_number", "(K) certificate/license number",
+    _Rule("license_number", "(x) certificate/license number",
           anywhere=("license #id", "licence #id", "driver license", "drivers license", "driving licence",
                     "certificate #id", "passport", "national #id", "tax #id", "nhs #id"),
           whole=("license", "licence")),
-    _Rule("vehicle_id", "(L) vehicle identifier or licence plate",
+    _Rule("vehicle_id", "(xi) vehicle identifier or licence plate",
           anywhere=("vin", "license plate", "licence plate", "plate #id", "vehicle #id")),
-    _Rule("biometric", "(P) biometric identifier",
+    _Rule("biometric", "(xv) biometric identifier",
           anywhere=("fingerprint", "finger print", "voiceprint", "voice print", "retina scan",
                     "retinal scan", "iris scan", "biometric")),
-    _Rule("photo", "(Q) full-face photograph",
+    _Rule("photo", "(xvi) full-face photograph",
           anywhere=("photo", "photograph", "headshot", "face image", "selfie")),
-    _Rule("zip", "(B) ZIP code",
+    _Rule("zip", "ZIP code: " + NOT_NEEDED,
           anywhere=("zip", "zipcode", "zip code", "postal code", "postcode", "postalcode", "postal")),
-    _Rule("city", "(B) geographic subdivision smaller than a state: city",
+    _Rule("city", "city: " + NOT_NEEDED,
           anywhere=("city", "town", "municipality")),
-    _Rule("county", "(B) geographic subdivision smaller than a state: county, precinct, tract",
+    _Rule("county", "(ii) postal address other than town, state, ZIP: county, precinct, tract",
           anywhere=("county", "precinct", "census tract", "census block", "neighborhood", "neighbourhood")),
-    _Rule("geolocation", "(B) geocode",
+    _Rule("geolocation", "(ii) postal address other than town, state, ZIP: geocode",
           anywhere=("latitude", "longitude", "geolocation", "geocode", "gps", "coordinates"),
           whole=("lat", "lng", "lon", "geo")),
-    _Rule("street_address", "(B) street address",
+    _Rule("street_address", "(ii) postal address other than town, state, ZIP: street address",
           anywhere=("address", "addr", "street", "apartment", "po box", "house #id"),
           whole=("residence",)),
 )
 
 HIPAA_IDENTIFIER: dict[str, str] = {r.kind: r.hipaa for r in HEADER_RULES}
+
+
+def _hipaa_label(kind: str) -> str:
+    """"limited data set direct identifier (v) electronic mail address", or why else it is refused."""
+    label = HIPAA_IDENTIFIER.get(kind, "other unique identifying code")
+    return f"limited data set direct identifier {label}" if label.startswith("(") else label
 
 
 def _parse(pattern: str) -> tuple[str, ...]:
@@ -316,7 +328,7 @@ class PhiFinding:
         if self.where == "header":
             return (
                 f"{self.file}: column {column} (line 1, header) is named like {label} ({self.kind}; "
-                f"HIPAA Safe Harbor identifier {HIPAA_IDENTIFIER.get(self.kind, '(R) other')}); "
+                f"HIPAA {_hipaa_label(self.kind)}); "
                 f"file rejected, values not shown"
             )
         rows = f"{self.rows} row{'s' if self.rows != 1 else ''}"
