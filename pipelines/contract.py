@@ -13,6 +13,22 @@ from dataclasses import dataclass, field
 # An export month, YYYY-MM: file names, flags, settings and partition keys all use it.
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
+# Identifier shapes (issue #12). Every id, whatever the network, is short, starts with a letter
+# or digit and holds only letters, digits, `.`, `_` and `-`: no spaces, no invisible
+# characters, no leading `=`, `+`, `-` or `@` that a spreadsheet would run as a formula.
+SAFE_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+# And each id column has its network's own shape: an SSN, MRN or phone number delivered as a
+# patient_id does not fit it. These defaults are the demo network's (pipelines/synth/ids.py:
+# prefix and lower-case hex); a network sets its own with OUTCOMES_ID_PATTERNS (a JSON file
+# {column: regular expression}, pipelines/settings.py). Patterns match the whole value.
+DEFAULT_ID_PATTERNS: dict[str, str] = {
+    "patient_id": r"P-[0-9a-f]{1,32}",
+    "session_id": r"SE-[0-9a-f]{1,32}",
+    "response_id": r"R-[0-9a-f]{1,32}",
+    "clinician_id": r"C-[0-9a-f]{1,32}",
+    "site_id": r"S[0-9]{3,6}",
+}
+
 EXPORTS: tuple[str, ...] = ("sessions", "vitals", "questionnaires")
 
 # File naming: landing/<export>/<export>_<YYYY-MM>.<ext>

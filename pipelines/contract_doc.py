@@ -30,7 +30,12 @@ health plan, account and certificate/licence numbers; vehicle and device identif
 URLs; IP addresses; biometric identifiers; photographs), and, stricter than the rule,
 none of what a limited data set may hold but the outcomes do not need (dates of birth,
 death or admission, ZIP codes, cities). Identifiers are pseudonymous ids issued by the
-clinic. Free text (`stop_reason`) stays in the build file: only its code is published.
+clinic, of the network's shape: every id is a short run of letters, digits, `.`, `_` and
+`-` starting with a letter or digit (no spaces, invisible characters or spreadsheet
+formulas), and matches its column's pattern (by default the demo network's:
+{patterns};
+a network sets its own with `OUTCOMES_ID_PATTERNS`). Free text (`stop_reason`) stays in
+the build file: only its code is published.
 A file with a column named like an identifier, or values shaped like one, is rejected
 whole (docs/ingest-and-validation.md). Columns outside the contract are ignored and
 reported; a file missing a required column is rejected whole.
@@ -96,7 +101,9 @@ def _reference_tables() -> list[str]:
 
 def render_markdown() -> str:
     """The full contract document."""
-    lines = [HEADER]
+    patterns = ", ".join(f"`{column}` `{pattern}`" for column, pattern in
+                         contract.DEFAULT_ID_PATTERNS.items())
+    lines = [HEADER.replace("{patterns}", patterns)]
     for exp in contract.CONTRACT.values():
         lines += _export_section(exp)
     lines += _reference_tables()

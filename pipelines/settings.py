@@ -7,11 +7,15 @@ is loaded from the environment, sees the same folders.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
+from pipelines import contract
 from pipelines.contract import MONTH_RE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +25,7 @@ ENV_WAREHOUSE = "OUTCOMES_WAREHOUSE"
 ENV_REPORTS = "OUTCOMES_REPORTS"
 ENV_FIRST_MONTH = "OUTCOMES_FIRST_MONTH"
 ENV_GX_MEMORY_LIMIT = "OUTCOMES_GX_MEMORY_LIMIT"
+ENV_ID_PATTERNS = "OUTCOMES_ID_PATTERNS"  # a JSON file {id column: regular expression} for this network
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 
 SIZE_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)  # DuckDB sizes
@@ -83,6 +88,40 @@ def first_month() -> str:
     return value
 
 
+def id_patterns() -> dict[str, str]:
+    """Each id column's shape for this network: the contract's defaults, overridden by the JSON
+    file OUTCOMES_ID_PATTERNS names. A pattern must match the whole (trimmed) value, and the
+    value must also be a SAFE_ID (contract.py) whatever the pattern says.
+    """
+    patterns = dict(contract.DEFAULT_ID_PATTERNS)
+    path = os.environ.get(ENV_ID_PATTERNS)
+    if not path:
+        return patterns
+    where = f"{ENV_ID_PATTERNS}={path!r}"
+    try:
+        given = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as problem:
+        raise SettingsError(f"{where}: cannot be read ({type(problem).__name__})") from None
+    except json.JSONDecodeError as problem:
+        raise SettingsError(f"{where}: not JSON (line {problem.lineno}, column {problem.colno})") from None
+    if not isinstance(given, dict):
+        raise SettingsError(f"{where}: expected a JSON object {{id column: regular expression}}")
+    for column, pattern in given.items():
+        if column not in patterns:
+            raise SettingsError(f"{where}: {column!r} is not an id column; expected one of "
+                                + ", ".join(sorted(patterns)))
+        if not isinstance(pattern, str) or not pattern:
+            raise SettingsError(f"{where}: the pattern for {column} must be a non-empty string")
+        try:
+            re.compile(pattern)
+            duckdb.sql("SELECT regexp_full_match('', $p)", params={"p": pattern}).fetchall()
+        except (re.error, duckdb.Error):
+            raise SettingsError(f"{where}: the pattern for {column} is not a valid regular expression") \
+                from None
+        patterns[column] = pattern
+    return patterns
+
+
 def check_settings(settings: Settings) -> None:
     """Fail with one line on a folder or environment setting that cannot work, before anything runs."""
     for name, flag, env in (("warehouse", "--warehouse", ENV_WAREHOUSE),
@@ -91,6 +130,7 @@ def check_settings(settings: Settings) -> None:
         if folder.exists() and not folder.is_dir():
             raise SettingsError(f"{flag} / {env}: {folder} is a file; the {name} must be a folder")
     first_month()
+    id_patterns()
     memory = os.environ.get(ENV_GX_MEMORY_LIMIT)
     if memory is not None and not SIZE_RE.match(memory.strip()):
         raise SettingsError(f"{ENV_GX_MEMORY_LIMIT}={memory!r} is not a size: expected a number and a unit "

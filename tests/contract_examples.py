@@ -13,14 +13,14 @@ NOW = datetime(2026, 11, 27, 12, 0, 0)
 
 VALID: dict[str, dict[str, str]] = {
     "sessions": {
-        "session_id": "S-1", "patient_id": "P-1", "site_id": "S001", "clinician_id": "C-1",
+        "session_id": "SE-1", "patient_id": "P-1", "site_id": "S001", "clinician_id": "C-1",
         "session_start": "2025-03-14T09:30:00", "drug": "ketamine", "route": "IV", "dose_mg": "40.5",
         "weight_kg": "81.0", "duration_min": "40", "status": "completed", "stop_reason": "",
         "adverse_events": "dissociation:1;nausea:2", "serious_adverse_event": "false",
         "age_band": "35-44", "sex": "F", "indication": "PTSD",
     },
     "vitals": {
-        "session_id": "S-1", "measured_at": "2025-03-14T09:15:00", "measure": "systolic_bp",
+        "session_id": "SE-1", "measured_at": "2025-03-14T09:15:00", "measure": "systolic_bp",
         "value": "128", "unit": "mmHg",
     },
     "questionnaires": {

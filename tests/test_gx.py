@@ -274,12 +274,12 @@ def test_orphans_against_raw_sessions(tmp_path: Path) -> None:
     db = make_db(tmp_path / "w.duckdb", months={
         "2025-02": {"sessions": [VALID["sessions"]]},  # known sessions of any month count
         MONTH: {
-            "vitals": [VALID["vitals"], {**VALID["vitals"], "session_id": "S-404", "measure": "heart_rate",
+            "vitals": [VALID["vitals"], {**VALID["vitals"], "session_id": "SE-404", "measure": "heart_rate",
                                          "unit": "/min", "value": "70"}],
             "questionnaires": [
-                {**VALID["questionnaires"], "session_id": "S-1"},
+                {**VALID["questionnaires"], "session_id": "SE-1"},
                 {**VALID["questionnaires"], "response_id": "R-2", "patient_id": "P-404"},
-                {**VALID["questionnaires"], "response_id": "R-3", "session_id": "S-404"},
+                {**VALID["questionnaires"], "response_id": "R-3", "session_id": "SE-404"},
             ],
         },
     })
@@ -315,7 +315,7 @@ def test_read_only_and_nothing_written(tmp_path: Path, monkeypatch: pytest.Monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb"]  # no gx/ folder, no .wal
     # the connections are released: a writer can open the file in this process right away
     con = duckdb.connect(str(db))
-    con.execute("INSERT INTO raw.sessions (session_id, export_month) VALUES ('S-2', '2025-03')")
+    con.execute("INSERT INTO raw.sessions (session_id, export_month) VALUES ('SE-2', '2025-03')")
     con.close()
 
 

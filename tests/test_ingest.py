@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from pipelines import contract
 from pipelines.ingest.discover import LandingFile, discover
 from pipelines.ingest.load import LoadResult, load_file
+from pipelines.settings import ENV_ID_PATTERNS, SettingsError, id_patterns
 from pipelines.synth import SynthConfig, generate
 from pipelines.validate.quarantine import StageResult, months_with_adoptable_orphans, stage_month
 from tests.contract_examples import MONTH, NOW, VALID, write_csv
@@ -52,7 +54,7 @@ def quarantined(con: duckdb.DuckDBPyConnection, export_name: str) -> list[tuple[
 
 
 def session(n: int, **changes: str) -> dict[str, str]:
-    return {**VALID["sessions"], "session_id": f"S-{n}", **changes}
+    return {**VALID["sessions"], "session_id": f"SE-{n}", **changes}
 
 
 # --- whole-file rejections -------------------------------------------------------------------------
@@ -137,7 +139,7 @@ def test_bad_session_rows_are_quarantined_with_every_reason(tmp_path: Path, con,
 
 def test_bad_units_and_implausible_vitals_are_quarantined(tmp_path: Path, con) -> None:
     load_and_stage(con, deliver(tmp_path, "sessions", [session(1)]))
-    ok = {**VALID["vitals"], "session_id": "S-1"}
+    ok = {**VALID["vitals"], "session_id": "SE-1"}
     rows = [ok, {**ok, "measure": "heart_rate", "unit": "mmHg"}, {**ok, "measure": "spo2", "value": "30",
                                                                      "unit": "%"}]
     load_and_stage(con, deliver(tmp_path, "vitals", rows))
@@ -157,15 +159,15 @@ def test_questionnaire_item_ranges_follow_the_instrument(tmp_path: Path, con) ->
 def test_malformed_lines_are_quarantined_with_their_line_numbers(tmp_path: Path, con) -> None:
     file = deliver(tmp_path, "sessions", [session(1), session(2), session(3, dose_mg="0")])
     lines = file.path.read_text().splitlines()
-    lines.insert(2, "S-9,P-1,S001")  # too few fields, before S-2
-    lines.insert(4, lines[1] + ",extra")  # too many fields, before S-3
+    lines.insert(2, "SE-9,P-1,S001")  # too few fields, before SE-2
+    lines.insert(4, lines[1] + ",extra")  # too many fields, before SE-3
     file.path.write_text("\n".join(lines) + "\n")
     loaded, staged = load_and_stage(con, file)
     assert (loaded.records, loaded.malformed) == (5, 2)
     malformed = con.execute("SELECT line_number, error_type FROM raw.malformed_lines ORDER BY 1")
     assert malformed.fetchall() == [(3, "MISSING COLUMNS"), (5, "TOO MANY COLUMNS")]
     assert con.execute("SELECT session_id, line_number FROM raw.sessions ORDER BY 2").fetchall() == [
-        ("S-1", 2), ("S-2", 4), ("S-3", 6)]
+        ("SE-1", 2), ("SE-2", 4), ("SE-3", 6)]
     assert quarantined(con, "sessions") == [(6, ["dose_mg.out_of_range"], False)]
     assert staged is not None and staged.balanced and staged.quarantined == 3
 
@@ -190,7 +192,7 @@ def test_exact_duplicates_collapse_and_conflicts_are_all_quarantined(tmp_path: P
 
 def test_orphans_are_held_then_adopted_by_a_late_sessions_export(tmp_path: Path, con) -> None:
     load_and_stage(con, deliver(tmp_path, "sessions", [session(1)]))
-    vitals = [{**VALID["vitals"], "session_id": "S-1"}, {**VALID["vitals"], "session_id": "S-2"}]
+    vitals = [{**VALID["vitals"], "session_id": "SE-1"}, {**VALID["vitals"], "session_id": "SE-2"}]
     _, staged = load_and_stage(con, deliver(tmp_path, "vitals", vitals))
     assert staged is not None and (staged.loaded, staged.held) == (1, 1)
     assert quarantined(con, "vitals") == [(3, ["session_id.orphan"], True)]
@@ -233,7 +235,7 @@ def test_identical_redelivery_is_a_no_op_and_a_correction_replaces(tmp_path: Pat
     assert load_file(con, file).status == "unchanged"
     deliver(tmp_path, "sessions", [session(1), session(3)])
     assert load_file(con, file).status == "loaded"
-    assert con.execute("SELECT session_id FROM raw.sessions ORDER BY 1").fetchall() == [("S-1",), ("S-3",)]
+    assert con.execute("SELECT session_id FROM raw.sessions ORDER BY 1").fetchall() == [("SE-1",), ("SE-3",)]
     assert con.execute("SELECT count(*), count_if(is_current) FROM raw.file_versions").fetchone() == (2, 1)
 
 
@@ -309,8 +311,8 @@ def test_copy_of_tiny_landing_runs_through_discover(tiny_exports: Path, tmp_path
 
 def test_questionnaire_naming_another_patients_session_is_quarantined(tmp_path: Path, con) -> None:
     load_and_stage(con, deliver(tmp_path, "sessions", [session(1), session(2, patient_id="P-2")]))
-    rows = [{**VALID["questionnaires"], "session_id": "S-1"},
-            {**VALID["questionnaires"], "response_id": "R-2", "session_id": "S-1", "patient_id": "P-2"}]
+    rows = [{**VALID["questionnaires"], "session_id": "SE-1"},
+            {**VALID["questionnaires"], "response_id": "R-2", "session_id": "SE-1", "patient_id": "P-2"}]
     load_and_stage(con, deliver(tmp_path, "questionnaires", rows))
     assert quarantined(con, "questionnaires") == [(3, ["session_id.other_patient"], False)]
 
@@ -324,3 +326,47 @@ def test_inconsistent_response_header_quarantines_the_response(tmp_path: Path, c
     assert quarantined(con, "questionnaires") == [
         (2, ["response.inconsistent"], False), (3, ["response.inconsistent"], False),
         (4, ["value.out_of_range"], False)]
+
+
+# --- id shapes per network (issue #12): OUTCOMES_ID_PATTERNS ------------------------------------------------
+
+
+def test_a_network_sets_its_own_id_shapes(tmp_path: Path, con: duckdb.DuckDBPyConnection,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """MRN-style patient ids are off the demo's shape, and accepted once the network says they are its ids."""
+    rows = [{**VALID["sessions"], "patient_id": "MRN-00123456"}]
+    rejected = load_file(con, deliver(tmp_path / "a", "sessions", rows))
+    assert rejected.status == "rejected"
+    assert rejected.reason is not None and "column 'patient_id': 1 value is not an id" in rejected.reason
+    assert "00123456" not in rejected.reason
+
+    patterns = tmp_path / "ids.json"
+    patterns.write_text(json.dumps({"patient_id": "MRN-[0-9]{8}"}), encoding="utf-8")
+    monkeypatch.setenv(ENV_ID_PATTERNS, str(patterns))
+    assert id_patterns()["patient_id"] == "MRN-[0-9]{8}"
+    assert id_patterns()["session_id"] == contract.DEFAULT_ID_PATTERNS["session_id"]
+    # a fresh warehouse: one that rejected these bytes keeps them rejected (file_versions)
+    with duckdb.connect(str(tmp_path / "other.duckdb")) as other:
+        assert load_file(other, deliver(tmp_path / "b", "sessions", rows)).status == "loaded"
+    # the safe shape holds whatever the network's pattern says: no formula, no invisible character
+    patterns.write_text(json.dumps({"patient_id": ".*"}), encoding="utf-8")
+    formula = [{**VALID["sessions"], "patient_id": "=1+1"}]
+    assert load_file(con, deliver(tmp_path / "c", "sessions", formula)).status == "rejected"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{", "not JSON (line 1, column 2)"),
+    ("[]", "expected a JSON object"),
+    ('{"patient_name": "P-[0-9]+"}', "'patient_name' is not an id column; expected one of clinician_id"),
+    ('{"patient_id": ""}', "the pattern for patient_id must be a non-empty string"),
+    ('{"patient_id": "P-[0-9"}', "the pattern for patient_id is not a valid regular expression"),
+    ('{"patient_id": "(?<=x)P"}', "the pattern for patient_id is not a valid regular expression"),  # no RE2
+])
+def test_a_bad_id_patterns_file_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  content: str, message: str) -> None:
+    patterns = tmp_path / "ids.json"
+    patterns.write_text(content, encoding="utf-8")
+    monkeypatch.setenv(ENV_ID_PATTERNS, str(patterns))
+    with pytest.raises(SettingsError) as raised:
+        id_patterns()
+    assert message in str(raised.value) and "\n" not in str(raised.value)

@@ -67,7 +67,7 @@ def sessions_rows(n: int) -> list[list[str | None]]:
         row = {
             "session_id": f"SE-{(i * 2654435761) % 16**12:012x}",
             "patient_id": f"P-3fa9c2e1{i % 256:02x}",
-            "site_id": f"S-{i % 7:02d}",
+            "site_id": f"SE-{i % 7:02d}",
             "clinician_id": f"C-{(i * 40503) % 16**8:08x}" if i % 9 else None,
             "session_start": f"2025-03-{1 + i % 28:02d}T{8 + i % 8:02d}:{(i * 5) % 60:02d}:00",
             "drug": contract.DRUGS[i % 2],
@@ -354,7 +354,7 @@ def test_ordinary_export_values_produce_no_finding(tmp_path: Path, con: duckdb.D
 
 @pytest.mark.parametrize(
     "value",
-    ["P-3fa9c2e1b0", "SE-0123456789ab", "C-0a1b2c3d", "R-000000000001", "S-01", "2025-03-14T09:30:00",
+    ["P-3fa9c2e1b0", "SE-0123456789ab", "C-0a1b2c3d", "R-000000000001", "SE-01", "2025-03-14T09:30:00",
      "2025-03-14 09:30:00", "2025-03-14", "nausea:2;dizziness:1", "8480-6", "59408-5", "2708-6", "113.1",
      "-35.0", "0.0", "1O", "n.a.", "patient request", "BP 185/112", "nausea and vomiting", "hypertension",
      "emergence reaction", "2 IV Dr notified", "seen by 2 nurses and Dr Smith", "40 min due to the way",

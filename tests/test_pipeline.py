@@ -205,6 +205,8 @@ def test_a_bad_value_is_one_line_and_exit_2(argv: list[str], message: str, setti
     ("DAGSTER_HOME", "relative/home", "DAGSTER_HOME='relative/home' must be an absolute path"),
     ("OUTCOMES_FIRST_MONTH", "2023-1", "OUTCOMES_FIRST_MONTH='2023-1' is not a month"),
     ("OUTCOMES_GX_MEMORY_LIMIT", "lots", "OUTCOMES_GX_MEMORY_LIMIT='lots' is not a size"),
+    ("OUTCOMES_ID_PATTERNS", "/no/such/patterns.json",
+     "OUTCOMES_ID_PATTERNS='/no/such/patterns.json': cannot be read (FileNotFoundError)"),
 ])
 def test_a_bad_setting_is_one_line_and_exit_2(variable: str, value: str, message: str, settings: Settings,
                                                landing: Path, monkeypatch: pytest.MonkeyPatch,

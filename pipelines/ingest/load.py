@@ -5,7 +5,8 @@ The steps, all set-based in DuckDB:
 2. the header: PHI-looking columns or a missing required column reject the file whole;
 3. the rows, into a temporary table (never the warehouse file) with DuckDB's reader told
    the columns, malformed lines going to a rejects table instead of failing the read;
-4. the PHI value scan over every text value and every malformed line;
+4. the PHI value scan over every text value and every malformed line, then the id columns'
+   shapes (pipelines/ingest/id_shapes.py): either rejects the file whole;
 5. in one transaction: the month's rows in raw.<export> replaced, malformed lines kept
    in raw.malformed_lines, the version recorded in raw.file_versions.
 A failure at any step leaves the previous state of the month untouched.
@@ -28,8 +29,10 @@ import duckdb
 from pipelines import contract
 from pipelines.ingest.discover import LandingFile, sha256_of
 from pipelines.ingest.header import FileRejected, line_ending_problem, read_header
+from pipelines.ingest.id_shapes import check_id_shapes
 from pipelines.ingest.phi import PhiRejected, scan_header, scan_values
 from pipelines.ingest.tables import ensure_ingest_tables
+from pipelines.settings import id_patterns
 from pipelines.sql import lit, q
 
 _scan_ids = itertools.count(1)
@@ -202,6 +205,7 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile) -> LoadResult:
         )
         if findings:
             raise PhiRejected(findings)
+        check_id_shapes(con, file.path.name, "_incoming", header, id_patterns())
         _reject_runaway_quote(con, file, rejects)
     except (FileRejected, PhiRejected) as exc:
         _drop_temps(con, rejects)
