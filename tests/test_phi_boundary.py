@@ -6,14 +6,21 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import random
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, Phase, given, seed
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from pipelines import contract
 from pipelines.cli import main
-from pipelines.settings import Settings
+from pipelines.settings import Settings, load_settings
 
 SSN = "123-45-6789"
 EMAIL = "jane.public@example.org"
@@ -152,3 +159,125 @@ def test_free_text_never_leaves_the_build(settings: Settings, landing: Path,
         columns = {c for (c,) in con.execute("SELECT column_name FROM duckdb_columns()").fetchall()}
     assert {"hypertension", "other"} <= codes
     assert "stop_reason" not in columns
+
+
+# --- the proof (issue #12): PHI planted anywhere reaches nothing that leaves the build ---------------------
+
+# Identifiers in the shapes the value patterns do not catch (issue #12's list: SSN without
+# separators, with dots or other dashes, full-width digits; bare, bracketed and international
+# phone numbers; MRNs, names, dates of birth in prose): a file holding them loads, so only the
+# quarantine, the coding of free text and the reporting layer keep them from being published.
+EVADING_PHI = [
+    "SSN123456789", "123.45.6789", "123\u201345\u20136789",
+    "\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19",
+    "5551234567", "(555)1234567", "+44 20 7946 0958", "MRN 00482913", "DOB 04/17/1961",
+    "Quentin Marlowe-Ashby", "Harriet Okonkwo-Lindqvist", "lives at Elm Court",
+]
+# Identifiers delivered as ids, in shapes no value pattern calls PHI: only the id shapes
+# (contract.DEFAULT_ID_PATTERNS) stop them, by rejecting the file.
+ID_PHI = ["SSN123456789", "078051120", "MRN-00482913", "5551234567", "mrn.00482913"]
+# Each example is two pipeline runs (about 30 s): one per suite run keeps the suite short; set
+# PHI_PROOF_EXAMPLES to search more.
+EXAMPLES = int(os.environ.get("PHI_PROOF_EXAMPLES", "1"))
+ID_COLUMNS = tuple(contract.DEFAULT_ID_PATTERNS)
+TEXT_COLUMNS = {name: [c.name for c in contract.export(name).columns
+                       if c.dtype == "VARCHAR" and c.name not in ID_COLUMNS] for name in contract.EXPORTS}
+MONTHS = ("2025-01", "2025-02", "2025-03")
+
+
+def fresh_network(root: Path, tiny_exports: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A private copy of the tiny network with its own warehouse, reports and Dagster instance."""
+    settings = load_settings(root / "landing", root / "warehouse", root / "reports")
+    for name, value in (("OUTCOMES_LANDING", settings.landing), ("OUTCOMES_WAREHOUSE", settings.warehouse),
+                        ("OUTCOMES_REPORTS", settings.reports), ("DAGSTER_HOME", root / "dagster_home")):
+        monkeypatch.setenv(name, str(value))
+    (root / "dagster_home").mkdir(parents=True)
+    shutil.copytree(tiny_exports, settings.landing)
+    return settings
+
+
+def plant_in_text_columns(plan: random.Random, landing: Path) -> list[str]:
+    """A pattern-evading identifier in every non-id text column of every export, in some month and row."""
+    planted = []
+    for export, columns in TEXT_COLUMNS.items():
+        for column in columns:
+            value, month, row = plan.choice(EVADING_PHI), plan.choice(MONTHS), plan.randrange(6)
+            planted.append(value)
+
+            def plant(rows: list[dict], fields: list[str], column=column, value=value, row=row):
+                rows[row][column] = value
+                return rows, fields
+
+            rewrite(landing / export / f"{export}_{month}.csv", plant)
+    return planted
+
+
+def plant_in_ids(plan: random.Random, landing: Path) -> list[str]:
+    """One id of every id column replaced by an identifier wherever it occurs (every export, month)."""
+    planted = []
+    for column in ID_COLUMNS:
+        export = "questionnaires" if column == "response_id" else "sessions"
+        with (landing / export / f"{export}_2025-02.csv").open(newline="") as handle:
+            ids = sorted({r[column] for r in csv.DictReader(handle) if r[column]})
+        victim, value = plan.choice(ids), plan.choice(ID_PHI)
+        planted.append(value)
+        for path in sorted(landing.glob("*/*.csv")):
+
+            def replace(rows: list[dict], fields: list[str], column=column, victim=victim, value=value):
+                for r in rows:
+                    if r.get(column) == victim:
+                        r[column] = value
+                return rows, fields
+
+            rewrite(path, replace)
+    return planted
+
+
+def assert_left_nothing(settings: Settings, planted: list[str], printed: str) -> None:
+    """None of the values in what was printed or logged, the published file, the reports, the run log
+    or the Dagster instance. (The build file may hold them: raw and quarantine keep what was
+    delivered, to be inspected where it arrived.)"""
+    published = settings.warehouse / "outcomes.duckdb"
+    published_text = text_values_in_warehouse(published) if published.exists() else ""
+    left_the_build = b"".join([
+        published.read_bytes() if published.exists() else b"",
+        files_text(settings.reports) if settings.reports.exists() else b"",
+        files_text(settings.warehouse / "logs"),
+        files_text(Path(os.environ["DAGSTER_HOME"])),
+    ])
+    for value in sorted(set(planted)):
+        assert value not in printed, value
+        assert value not in published_text, value
+        assert value.encode() not in left_the_build, value
+
+
+@given(plan=st.randoms(use_true_random=False))
+@hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@seed(20261129)  # reproducible in CI; the plan (values, months, rows, victims) comes from the drawn Random
+def test_planted_phi_reaches_no_published_file_report_log_or_instance(
+    plan: random.Random, tmp_path: Path, tiny_exports: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two real runs per example. Text columns: the files load, the run publishes, and no planted
+    value is in anything that left the build. Ids: the files are refused, naming the column and
+    never the value, and again nothing holds it (with the id shapes loosened this fails)."""
+    caplog.set_level(logging.DEBUG)
+    example = Path(tempfile.mkdtemp(dir=tmp_path))
+
+    settings = fresh_network(example / "text", tiny_exports, monkeypatch)
+    planted = plant_in_text_columns(plan, settings.landing)
+    capsys.readouterr()
+    assert main(["run"]) == 0
+    assert (settings.warehouse / "outcomes.duckdb").exists()
+    out = capsys.readouterr()
+    assert_left_nothing(settings, planted, out.out + out.err + caplog.text)
+
+    caplog.clear()
+    settings = fresh_network(example / "ids", tiny_exports, monkeypatch)
+    planted = plant_in_ids(plan, settings.landing)
+    assert main(["run"]) == 1
+    out = capsys.readouterr()
+    for column in ID_COLUMNS:
+        assert f"column {column!r}: " in out.out, column  # the rejection names the column
+    assert_left_nothing(settings, planted, out.out + out.err + caplog.text)
