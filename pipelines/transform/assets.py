@@ -20,7 +20,7 @@ from dagster import (
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
-from pipelines.partitions import monthly_partitions
+from pipelines.partitions import monthly_partitions, run_months
 from pipelines.transform.project import DBT_STEP_PREFIX, ensure_manifest, outcomes_dbt_project
 
 OWNERS = ["team:clinical-analytics"]
@@ -90,13 +90,16 @@ TRANSLATOR = OutcomesTranslator(settings=DagsterDbtTranslatorSettings(
 MANIFEST = ensure_manifest(outcomes_dbt_project)
 
 
-def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: str,
-               dbt_vars: Mapping[str, str] | None = None) -> Iterator[Any]:
+def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: str) -> Iterator[Any]:
     """`dbt build` of the step's selection (dagster-dbt passes it); unit tests excluded.
 
-    dbt unit tests check the SQL, not the data: they run in the test suite
-    (tests/test_dbt_models.py), not on every production build.
+    Every step gets the run's month range as vars (only the incremental model reads them): dbt
+    re-parses the whole project when the vars differ from its saved parse state, so the three
+    steps of a run pass the same ones. dbt unit tests check the SQL, not the data: they run in
+    the test suite (tests/test_dbt_models.py), not on every production build.
     """
+    months = run_months(context.run.tags)
+    dbt_vars = {"min_month": months[0], "max_month": months[-1]} if months else None
     # A test runs in the first step where all its parents are built (dbt's "buildable"): a
     # relationships test from stg/sessions to the stop_reasons seed runs with the monthly step,
     # not with the seeds. dagster-dbt reads the variable when the whole step is selected (and
@@ -144,9 +147,8 @@ def dbt_reference(
 def dbt_monthly(
     context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
-    """The month-scoped models; the incremental ones get the run's month range as vars."""
-    months = context.partition_key_range
-    yield from _dbt_build(context, dbt, duckdb.database, {"min_month": months.start, "max_month": months.end})
+    """The month-scoped models; the incremental ones rebuild the run's months (its partition range)."""
+    yield from _dbt_build(context, dbt, duckdb.database)
 
 
 @dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,
