@@ -32,6 +32,14 @@ DBT_LOG_GLOB = DBT_STEP_PREFIX + "*-{run}-*/dbt.log"
 DBT_NODE_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
 
 
+def _modified(path: Path) -> float:
+    """A file's modification time; 0 for one that is gone (dbt/target folders are pruned)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def stage_of(step_key: str) -> str:
     if step_key.endswith("_gx_suite"):
         return "validate"
@@ -110,8 +118,7 @@ class RunProgress(threading.Thread):
         """dbt's node count from its own log: a bar on a terminal, else a line every DBT_EVERY_SECONDS."""
         if not self._tty and self._clock() - self._dbt_last_line < DBT_EVERY_SECONDS:
             return
-        found = sorted(self._dbt_target.glob(DBT_LOG_GLOB.format(run=self._run_id[:7])),
-                       key=lambda log: log.stat().st_mtime)
+        found = sorted(self._dbt_target.glob(DBT_LOG_GLOB.format(run=self._run_id[:7])), key=_modified)
         if not found:
             return
         if found[-1] != self._dbt_log:  # the next dbt step has started: follow its log
