@@ -7,12 +7,17 @@ show that the check fails on each kind of breach, so a green run means something
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
+from pipelines.ingest.tables import ensure_ingest_tables
+from pipelines.migrations import adopt_older_layout
 from pipelines.publish.warehouse import COPIED_SCHEMAS
 from pipelines.settings import PROJECT_ROOT
+from pipelines.validate.quarantine import ensure_validate_tables
 from tests.sql_layout import PYTHON_WRITERS, RAW_SCHEMAS, Use, scan, uses, violations
 
 ARCHITECTURE = PROJECT_ROOT / "docs" / "architecture.md"
@@ -140,3 +145,30 @@ def test_use_is_what_a_statement_names() -> None:
         Use("pipelines/publish/warehouse.py", 1, "meta", "build_tables", writes=True),
         Use("pipelines/publish/warehouse.py", 1, "marts", "response_rates", writes=False),
     }
+
+
+def test_a_warehouse_of_the_older_layout_keeps_its_rows(tmp_path: Path) -> None:
+    """Malformed lines and file accounting written before the layout change move to their new homes."""
+    with duckdb.connect(str(tmp_path / "build.duckdb")) as con:
+        con.execute("CREATE SCHEMA quarantine")
+        con.execute("CREATE SCHEMA data_quality")
+        con.execute("CREATE TABLE quarantine.malformed_lines (export VARCHAR, export_month VARCHAR, "
+                    "source_file VARCHAR, file_sha256 VARCHAR, line_number BIGINT, error_type VARCHAR, "
+                    "column_name VARCHAR, error_message VARCHAR, csv_line VARCHAR, quarantined_at TIMESTAMP)")
+        con.execute("INSERT INTO quarantine.malformed_lines VALUES ('vitals', '2025-01', "
+                    "'vitals_2025-01.csv', 'x', 7, 'MISSING COLUMNS', NULL, NULL, 'SE-1,2025', now())")
+        con.execute("CREATE TABLE data_quality.file_accounting (export VARCHAR, export_month VARCHAR, "
+                    "source_file VARCHAR, file_sha256 VARCHAR, rows_read BIGINT, rows_loaded BIGINT, "
+                    "rows_quarantined BIGINT, rows_held BIGINT, rows_malformed BIGINT, "
+                    "duplicates_collapsed BIGINT, balanced BOOLEAN, checked_at TIMESTAMP)")
+        con.execute("INSERT INTO data_quality.file_accounting VALUES ('vitals', '2025-01', "
+                    "'vitals_2025-01.csv', 'x', 10, 9, 1, 0, 1, 0, true, now())")
+        ensure_ingest_tables(con)
+        ensure_validate_tables(con)
+        assert con.execute("SELECT line_number FROM raw.malformed_lines").fetchall() == [(7,)]
+        assert con.execute("SELECT rows_read, rows_malformed FROM quarantine.file_accounting").fetchall() \
+            == [(10, 1)]
+        left = con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+                           "WHERE schema_name IN ('quarantine', 'data_quality') ORDER BY 1").fetchall()
+        assert ("quarantine.malformed_lines",) not in left and ("data_quality.file_accounting",) not in left
+        assert adopt_older_layout(con) == []  # once only

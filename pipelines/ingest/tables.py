@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from pipelines import contract
+from pipelines.migrations import adopt_older_layout
 
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("export_month", "VARCHAR"),
@@ -45,3 +46,4 @@ def ensure_ingest_tables(con: duckdb.DuckDBPyConnection) -> None:
             csv_line VARCHAR, quarantined_at TIMESTAMP
         )"""
     )
+    adopt_older_layout(con)

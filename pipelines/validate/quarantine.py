@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from pipelines import contract
+from pipelines.migrations import adopt_older_layout
 from pipelines.sql import q, sql_list
 from pipelines.validate.rules import row_rules, typed
 
@@ -42,6 +43,7 @@ class StageResult:
 
 def ensure_validate_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the staging and quarantine tables if missing (idempotent)."""
+    adopt_older_layout(con)  # an older warehouse's accounting becomes quarantine.file_accounting first
     for schema in ("staging", "quarantine"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     lineage = ("export_month VARCHAR, source_file VARCHAR, file_sha256 VARCHAR, line_number BIGINT, "
