@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                        "AND schema_name = ? AND table_name = ?", [schema, table]).fetchone()
-    return bool(found and found[0])
+from pipelines.sql import has_table
 
 
 def adopt_older_layout(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -25,12 +21,12 @@ def adopt_older_layout(con: duckdb.DuckDBPyConnection) -> list[str]:
     raw.malformed_lines exists. Idempotent: the old tables are gone afterwards.
     """
     moved: list[str] = []
-    old_malformed = _has_table(con, "quarantine", "malformed_lines") \
-        and _has_table(con, "raw", "malformed_lines")
+    old_malformed = has_table(con, "quarantine", "malformed_lines") \
+        and has_table(con, "raw", "malformed_lines")
     # data_quality.file_accounting is validate's old table only while quarantine has none:
     # today validate writes quarantine.file_accounting before dbt ever builds the model.
-    old_accounting = _has_table(con, "data_quality", "file_accounting") \
-        and not _has_table(con, "quarantine", "file_accounting")
+    old_accounting = has_table(con, "data_quality", "file_accounting") \
+        and not has_table(con, "quarantine", "file_accounting")
     if not (old_malformed or old_accounting):
         return moved
     con.execute("BEGIN TRANSACTION")

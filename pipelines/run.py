@@ -20,6 +20,7 @@ from pipelines.progress import RunProgress
 from pipelines.publish.report.asset import REPORT_KEY
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
+from pipelines.sql import has_table
 from pipelines.transform.project import DBT_DIR, DBT_STEP_PREFIX
 
 # Runs started by `outcomes run` carry the process that ran them, so a later run can tell a
@@ -126,13 +127,6 @@ def _failed_dbt_nodes(run_id: str, step: str) -> list[str]:
     return failed
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(found and found[0])
-
 
 def _accounting_from_events(events: list[Any], checks: dict[str, str]) -> list[tuple]:
     """Where this run's rows went, per export, from the validate assets' own materializations.
@@ -175,12 +169,12 @@ def _rejections_from_events(events: list[Any]) -> list[str]:
 def _read_figures(summary: RunSummary, db: Path) -> None:
     """Fill the summary's headline figures from dbt's models (read-only, after the run released the file)."""
     with duckdb.connect(str(db), read_only=True) as con:
-        if _has_table(con, "stg", "sessions"):
+        if has_table(con, "stg", "sessions"):
             figures = con.execute(
                 "SELECT count(DISTINCT site_id), count(DISTINCT patient_id), count(*) FROM stg.sessions"
             ).fetchone() or (0, 0, 0)
             summary.figures = dict(zip(["sites", "patients", "sessions"], map(int, figures), strict=True))
-        if _has_table(con, "marts", "response_rates"):
+        if has_table(con, "marts", "response_rates"):
             for label, instrument, measure in HEADLINES:
                 met, eligible = con.execute(
                     "SELECT coalesce(sum(n_met), 0), coalesce(sum(n_eligible), 0) FROM marts.response_rates "
@@ -188,7 +182,7 @@ def _read_figures(summary: RunSummary, db: Path) -> None:
                     [instrument, measure],
                 ).fetchone() or (0, 0)
                 summary.outcomes.append((label, int(met), int(eligible)))
-        if _has_table(con, "marts", "adverse_events"):
+        if has_table(con, "marts", "adverse_events"):
             row = con.execute(
                 "SELECT 100.0 * sum(n_sessions_with_event) / nullif(sum(n_sessions), 0) "
                 "FROM marts.adverse_events WHERE site_id = 'ALL' AND ae_term = 'any'"

@@ -1,8 +1,10 @@
-"""Quoting for SQL assembled in Python: identifiers, string literals and lists of them."""
+"""Small SQL helpers: quoting identifiers, string literals and lists of them; asking for a table."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+import duckdb
 
 
 def q(name: str) -> str:
@@ -18,3 +20,11 @@ def lit(text: str) -> str:
 def sql_list(values: Iterable[str]) -> str:
     """A parenthesised list of string literals, for IN (...)."""
     return "(" + ", ".join(lit(v) for v in values) + ")"
+
+
+def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether the connection's own database has `schema.table` (a table or a view)."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = ? AND table_name = ?", [schema, table]).fetchone()
+    return bool(found and found[0])

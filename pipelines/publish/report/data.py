@@ -14,6 +14,8 @@ from typing import Any
 
 import duckdb
 
+from pipelines.sql import has_table
+
 Row = dict[str, Any]
 
 ALL = "ALL"
@@ -114,11 +116,6 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = No
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                        [schema, table]).fetchone()
-    return bool(found and found[0])
-
 
 def _instrument_rank(instrument: str) -> int:
     return INSTRUMENT_ORDER.index(instrument) if instrument in INSTRUMENT_ORDER else len(INSTRUMENT_ORDER)
@@ -208,7 +205,7 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
     outcome_measures.sort(key=lambda r: _instrument_rank(r["instrument"]))
     windows = rows(con, "SELECT * FROM reference.assessment_windows")
     vital_labels = {}
-    if _has_table(con, "reference", "measure_codes"):  # optional: labels only, measure names otherwise
+    if has_table(con, "reference", "measure_codes"):  # optional: labels only, measure names otherwise
         vital_labels = {r["measure"]: r["label"] for r in rows(
             con, "SELECT DISTINCT measure, label FROM reference.measure_codes WHERE code_system = 'name'")}
 
