@@ -157,12 +157,8 @@ def _rejections_from_events(events: list[Any]) -> list[str]:
     for event in events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION" \
                 and event.asset_check_evaluation_data.check_name == "files_accepted":
-            text = event.asset_check_evaluation_data.metadata.get("rejections")
-            for line in (text.value if text else "").splitlines():  # "- reason", its findings one per line
-                if line.startswith("- "):
-                    reasons.append(line[2:])
-                elif reasons and line.strip() and line.strip() != "none":
-                    reasons[-1] += "\n" + line
+            given = event.asset_check_evaluation_data.metadata.get("rejection_reasons")
+            reasons += list(given.value) if given else []
     return reasons
 
 

@@ -105,6 +105,8 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
                 "files_checked": MetadataValue.int(len(results)),
                 "files_rejected": MetadataValue.int(len(rejected)),
                 "rejections": MetadataValue.md("\n".join(f"- {r.reason}" for r in rejected) or "none"),
+                # the same reasons as data, for the run summary (a reason can span lines)
+                "rejection_reasons": MetadataValue.json([r.reason for r in rejected]),
             },
         )
 
