@@ -21,6 +21,7 @@ from pipelines.ingest.discover import discover
 from pipelines.ingest.load import LoadResult, load_file
 from pipelines.partitions import monthly_partitions
 from pipelines.resources import Folders
+from pipelines.settings import id_patterns
 
 OWNERS = ["team:data-engineering"]
 
@@ -72,6 +73,7 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
         context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         found = discover(folders.landing_path)
+        patterns = id_patterns()  # this network's id shapes, once for all the run's files
         for conflict in found.conflicts:
             context.log.warning(f"more than one file for {conflict}; none of them loaded")
         results: list[LoadResult] = []
@@ -82,7 +84,7 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
                 if file is None:
                     missing.append(month)
                     continue
-                result = load_file(con, file)
+                result = load_file(con, file, patterns)
                 results.append(result)
                 if result.status == "rejected":
                     context.log.error(f"rejected: {result.reason}")

@@ -21,6 +21,7 @@ quoted field spans lines (DuckDB's rejects table counts records the same way).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -165,8 +166,13 @@ def _record_version(
     )
 
 
-def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile) -> LoadResult:
-    """Load (or skip, or reject) one landing file; see the module docstring for the steps."""
+def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
+              patterns: Mapping[str, str] | None = None) -> LoadResult:
+    """Load (or skip, or reject) one landing file; see the module docstring for the steps.
+
+    `patterns`: the id columns' shapes (settings.id_patterns(), read once by the caller for all
+    its files); read here when not given.
+    """
     ensure_ingest_tables(con)
     digest = sha256_of(file.path)
     seen = con.execute(
@@ -205,7 +211,8 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile) -> LoadResult:
         )
         if findings:
             raise PhiRejected(findings)
-        check_id_shapes(con, file.path.name, "_incoming", header, id_patterns())
+        check_id_shapes(con, file.path.name, "_incoming", header,
+                        id_patterns() if patterns is None else patterns)
         _reject_runaway_quote(con, file, rejects)
     except (FileRejected, PhiRejected) as exc:
         _drop_temps(con, rejects)
