@@ -3,24 +3,31 @@ real Dagster run: not in the DuckDB file, the Dagster instance (event log, run s
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import logging
 import os
 import random
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+from dagster import DagsterInstance, materialize
 from hypothesis import HealthCheck, Phase, given, seed
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from pipelines import contract
 from pipelines.cli import main
+from pipelines.definitions import build_definitions
+from pipelines.run import DBT_TARGET
 from pipelines.settings import Settings, load_settings
+from pipelines.transform.assets import dbt_history
 
 SSN = "123-45-6789"
 EMAIL = "jane.public@example.org"
@@ -134,10 +141,15 @@ def test_rejected_month_keeps_its_previous_good_version(settings: Settings, land
     assert SSN not in text_values_in_warehouse(settings.build_db)
 
 
-def test_free_text_never_leaves_the_build(settings: Settings, landing: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """A name in stop_reason passes every pattern (no name detector works offline), loads, and stays in
-    the build file: the published file and the reports carry only the code (issue #12)."""
+@dataclass(frozen=True)
+class FreeTextBuild:
+    settings: Settings
+    printed: str
+
+
+@pytest.fixture(scope="module")
+def free_text_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> Iterator[FreeTextBuild]:
+    """One real run of the tiny network with a name in one stop_reason; read by the tests below."""
     note = "stopped, asked for Dr Quentin Marlowe-Ashby"  # a name: nothing pattern-based can tell
 
     def stop_with_text(rows: list[dict], fields: list[str]) -> tuple[list[dict], list[str]]:
@@ -146,19 +158,72 @@ def test_free_text_never_leaves_the_build(settings: Settings, landing: Path,
             row["status"], row["stop_reason"], row["serious_adverse_event"] = "stopped_early", text, "true"
         return rows, fields
 
-    rewrite(landing / "sessions" / "sessions_2025-02.csv", stop_with_text)
-    assert main(["run"]) == 0
-    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        settings = fresh_network(tmp_path_factory.mktemp("free_text"), tiny_exports, monkeypatch)
+        rewrite(settings.landing / "sessions" / "sessions_2025-02.csv", stop_with_text)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["run"]) == 0
+        yield FreeTextBuild(settings, out.getvalue())
+
+
+def test_free_text_never_leaves_the_build(free_text_build: FreeTextBuild) -> None:
+    """A name in stop_reason passes every pattern (no name detector works offline), loads, and stays in
+    the build file: the published file and the reports carry only the code (issue #12)."""
+    settings = free_text_build.settings
     published = settings.warehouse / "outcomes.duckdb"
     assert "Marlowe" in text_values_in_warehouse(settings.build_db)  # kept where it was delivered
     assert "Marlowe" not in text_values_in_warehouse(published)
     assert b"Marlowe" not in published.read_bytes() + files_text(settings.reports)
+    assert "Marlowe" not in free_text_build.printed
     with duckdb.connect(str(published), read_only=True) as con:
         codes = {c for (c,) in con.execute("SELECT DISTINCT stop_reason_code FROM marts.safety_signals "
                                            "WHERE stop_reason_code IS NOT NULL").fetchall()}
         columns = {c for (c,) in con.execute("SELECT column_name FROM duckdb_columns()").fetchall()}
     assert {"hypertension", "other"} <= codes
     assert "stop_reason" not in columns
+
+
+def test_a_dbt_error_on_a_row_value_quotes_it_nowhere(
+    free_text_build: FreeTextBuild, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A value that makes a model fail (here planted past validate, straight into staging) is quoted by
+    DuckDB in dbt's error: the dbt step fails naming the model and the error class, and the value is
+    in no output, log, dbt artifact or the Dagster instance (issue #12, item 3)."""
+    caplog.set_level(logging.DEBUG)
+    value = "Jane Doe 078051120"
+    settings = load_settings(tmp_path / "landing", tmp_path / "warehouse", tmp_path / "reports")
+    shutil.copytree(free_text_build.settings.landing, settings.landing)
+    shutil.copytree(free_text_build.settings.warehouse, settings.warehouse)
+    for name, folder in (("OUTCOMES_LANDING", settings.landing), ("OUTCOMES_WAREHOUSE", settings.warehouse),
+                         ("OUTCOMES_REPORTS", settings.reports), ("DAGSTER_HOME", tmp_path / "dagster_home")):
+        monkeypatch.setenv(name, str(folder))
+    (tmp_path / "dagster_home").mkdir()
+    with duckdb.connect(str(settings.build_db)) as con:
+        con.execute("UPDATE staging.sessions SET adverse_events = 'nausea:' || ? WHERE session_id = (SELECT "
+                    "min(session_id) FROM staging.sessions WHERE status <> 'cancelled' AND adverse_events "
+                    "IS NOT NULL)", [value])
+
+    capfd.readouterr()
+    with DagsterInstance.get() as instance:
+        result = materialize([dbt_history], resources=build_definitions(settings).resources,
+                             instance=instance, raise_on_error=False)
+    out = capfd.readouterr()
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    assert failure.message.startswith("dagster._core.definitions.events.Failure: dbt_history: dbt failed on "
+                                      "model int_reported_adverse_events__parsed (error; Conversion Error)")
+    assert "RunResultError on model int_reported_adverse_events__parsed: Conversion Error: message withheld" \
+        in out.out
+    dbt_calls = list(DBT_TARGET.glob(f"dbt_history-{result.run_id[:7]}-*"))
+    assert dbt_calls and all((folder / "run_results.json").exists() for folder in dbt_calls)
+    left = b"".join([files_text(tmp_path / "dagster_home"), files_text(settings.warehouse / "logs"),
+                     *(files_text(folder) for folder in dbt_calls)])
+    for part in (value, "078051120", "Jane Doe"):
+        assert part not in out.out + out.err + caplog.text
+        assert part.encode() not in left
 
 
 # --- the proof (issue #12): PHI planted anywhere reaches nothing that leaves the build ---------------------

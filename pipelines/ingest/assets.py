@@ -20,6 +20,7 @@ from pipelines import contract
 from pipelines.ingest.discover import discover
 from pipelines.ingest.load import LoadResult, load_file
 from pipelines.partitions import monthly_partitions
+from pipelines.redaction import values_withheld
 from pipelines.resources import Folders
 from pipelines.settings import id_patterns
 
@@ -69,6 +70,7 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
             "transaction; identical re-deliveries are no-ops."
         ),
     )
+    @values_withheld(key.to_user_string())
     def _ingest(
         context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
     ) -> Iterator[MaterializeResult | AssetCheckResult]:

@@ -33,6 +33,7 @@ from pipelines.ingest.header import FileRejected, line_ending_problem, read_head
 from pipelines.ingest.id_shapes import check_id_shapes
 from pipelines.ingest.phi import PhiRejected, scan_header, scan_values
 from pipelines.ingest.tables import ensure_ingest_tables
+from pipelines.redaction import masked
 from pipelines.settings import id_patterns
 from pipelines.sql import lit, q
 
@@ -55,9 +56,8 @@ class LoadResult:
 
 
 def describe_error(exc: Exception) -> str:
-    """The first line of a DuckDB error: later lines can quote the offending row's values."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The first line of a DuckDB error with quoted literals and long numbers masked (row values)."""
+    return masked(str(exc)) or type(exc).__name__
 
 
 def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: list[str]) -> str:

@@ -10,6 +10,7 @@ from pipelines.ingest.assets import OWNERS
 from pipelines.ingest.discover import is_synthetic
 from pipelines.partitions import run_months
 from pipelines.publish.warehouse import COPIED_SCHEMAS, PUBLISHED_NAME, publish
+from pipelines.redaction import values_withheld
 from pipelines.resources import Folders
 from pipelines.transform.assets import dbt_steps
 
@@ -31,6 +32,7 @@ PUBLISHED_KEYS = sorted((k for step in dbt_steps for k in step.keys if k.path[0]
         "keep their snapshot, a failed run never leaves a half-written file."
     ),
 )
+@values_withheld("publish/warehouse")
 def published_warehouse(
     context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
 ) -> MaterializeResult:

@@ -1,8 +1,10 @@
 """dbt models as Dagster assets (dagster-dbt): `dbt build` steps: seeds, monthly, all history."""
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,13 +16,21 @@ from dagster import (
     AssetKey,
     AssetSpec,
     BackfillPolicy,
+    Failure,
     MetadataValue,
     Output,
 )
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
+    DbtCliResource,
+    dbt_assets,
+)
 from dagster_duckdb import DuckDBResource
 
 from pipelines.partitions import monthly_partitions, run_months
+from pipelines.transform.dbt_output import build_failure, console_line, scrub_target, scrub_unfinished
 from pipelines.transform.project import DBT_STEP_PREFIX, ensure_manifest, outcomes_dbt_project
 
 OWNERS = ["team:clinical-analytics"]
@@ -108,11 +118,38 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     args = ["build", "--exclude-resource-type", "unit_test"]
     if dbt_vars:
         args[1:1] = ["--vars", json.dumps(dbt_vars)]
-    prune_run_targets(Path(outcomes_dbt_project.target_path), context.op_def.name)
-    invocation = dbt.cli(args, context=context)
-    events = list(invocation.stream())
-    keep_partial_parse(invocation.target_path, Path(outcomes_dbt_project.target_path))
+    target = Path(outcomes_dbt_project.target_path)
+    prune_run_targets(target, context.op_def.name)
+    scrub_unfinished(target, context.op_def.name)
+    invocation = dbt.cli(args, context=context, raise_on_error=False)
+    events = list(_redacted_stream(context, invocation))
+    keep_partial_parse(invocation.target_path, target)
     yield from with_row_counts(context, events, database)
+    if invocation.process.wait() != 0:
+        results = json.loads(results_file.read_text()).get("results", []) \
+            if (results_file := invocation.target_path / "run_results.json").exists() else []
+        raise Failure(description=build_failure(context.op_def.name, results, invocation.process.returncode))
+
+
+def _redacted_stream(context: AssetExecutionContext, invocation: DbtCliInvocation) -> Iterator[Any]:
+    """dagster-dbt's asset events of a dbt call, with dbt's output reduced to what may be kept.
+
+    dagster-dbt echoes every dbt event to stdout (the step's compute log, our last_run.log):
+    that echo goes to /dev/null and `console_line` prints the allowed part instead. The call's
+    dbt.log and run_results.json are scrubbed when it ends, however it ends (dbt_output.py).
+    """
+    console = sys.stdout
+    try:
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            for event in invocation.stream_raw_events():
+                line = console_line(event.raw_event)
+                if line is not None:
+                    print(line, file=console, flush=True)
+                yield from event.to_default_asset_events(
+                    manifest=invocation.manifest, dagster_dbt_translator=invocation.dagster_dbt_translator,
+                    context=context, target_path=invocation.target_path, project=invocation.project)
+    finally:
+        scrub_target(invocation.target_path)
 
 
 def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:

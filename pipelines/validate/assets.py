@@ -20,6 +20,7 @@ from dagster_duckdb import DuckDBResource
 from pipelines import contract
 from pipelines.ingest.assets import OWNERS, raw_asset_key
 from pipelines.partitions import monthly_partitions
+from pipelines.redaction import values_withheld
 from pipelines.validate.quarantine import StageResult, months_with_adoptable_orphans, stage_month
 
 
@@ -62,6 +63,7 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
             "orphans are held and re-tried when later sessions arrive; exact duplicates are collapsed."
         ),
     )
+    @values_withheld(key.to_user_string())
     def _stage(
         context: AssetExecutionContext, duckdb: DuckDBResource
     ) -> Iterator[MaterializeResult | AssetCheckResult]:

@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines import contract
 from pipelines.partitions import monthly_partitions
+from pipelines.redaction import values_withheld
 from pipelines.validate.assets import staging_asset_key
 from pipelines.validate.gx_runner import run_suite
 
@@ -31,6 +32,7 @@ def build_gx_check(export_name: str) -> AssetChecksDefinition:
             f"failing rows per expectation; those rows are in quarantine.{export_name}."
         ),
     )
+    @values_withheld(f"{staging_asset_key(export_name).to_user_string()} GX suite")
     def _check(context: AssetCheckExecutionContext, duckdb: DuckDBResource) -> AssetCheckResult:
         outcome = run_suite(Path(duckdb.database), export_name, list(context.partition_keys))
         failed = [o for o in outcome.outcomes if not o.success]

@@ -19,7 +19,6 @@ fails if GX changes underneath it.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from great_expectations.datasource.fluent.interfaces import TestConnectionError
 from great_expectations.execution_engine import sqlalchemy_execution_engine as _gx_sql_engine
 
 from pipelines import contract
+from pipelines.redaction import masked
 from pipelines.settings import ENV_GX_MEMORY_LIMIT
 from pipelines.sql import q
 from pipelines.validate import gx_suites
@@ -111,12 +111,6 @@ def batch_query(export_name: str, months: Sequence[str]) -> str:
             f"WHERE export_month IN ({month_list})")
 
 
-def _mask(text: str) -> str:
-    """First line of an error with quoted literals masked (a literal could be a row value)."""
-    first = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return re.sub(r"'[^']*'", "'…'", first)[:300]
-
-
 def _exceptions(info: Any) -> Iterator[Mapping[str, Any]]:
     """The raised exceptions in a result's exception_info (flat, or keyed by metric)."""
     if isinstance(info, Mapping):
@@ -141,7 +135,7 @@ def _outcomes(suite: gx.ExpectationSuite, result: Any) -> tuple[ExpectationOutco
             raise GxRunError("an expectation without a meta rule id: regenerate the suites")
         raised = list(_exceptions(res.exception_info))
         if raised:
-            reason = _mask(str(raised[0].get("exception_message")))
+            reason = masked(str(raised[0].get("exception_message")))
             raise GxRunError(f"GX could not evaluate rule {rule}: {reason}")
         by_rule[rule] = res
     row_count_result = by_rule.get(gx_suites.ROW_COUNT_RULE)
@@ -221,7 +215,7 @@ def _validate(
             )
         except TestConnectionError as exc:
             raise GxRunError(
-                f"cannot open {path.name} read-only: {_mask(str(exc.__cause__ or exc))} (a read-write "
+                f"cannot open {path.name} read-only: {masked(str(exc.__cause__ or exc))} (a read-write "
                 "connection to the file in this process, or a writer in another, prevents it)"
             ) from None
         batch = asset.add_batch_definition_whole_table("months").get_batch()

@@ -21,6 +21,7 @@ from pipelines.publish.report.data import read_report_data
 from pipelines.publish.report.pdf import pdf_pages, printer, remove_stale_temporaries, write_atomically
 from pipelines.publish.report.render import month_name, render_html
 from pipelines.publish.warehouse import PUBLISHED_NAME
+from pipelines.redaction import values_withheld
 from pipelines.resources import Folders
 
 REPORT_KEY = AssetKey(["publish", "report"])
@@ -94,6 +95,7 @@ def write_reports(published: Path, reports: Path, months: list[str],
         "Self-contained HTML (inline CSS and SVG), printed to A4 PDF by chromium; both written atomically."
     ),
 )
+@values_withheld("publish/report")
 def monthly_report(context: AssetExecutionContext, folders: Folders) -> MaterializeResult:
     months = list(context.partition_keys)
     done = write_reports(folders.warehouse_path / PUBLISHED_NAME, Path(folders.reports), months,
