@@ -70,6 +70,8 @@ def test_missing_required_column_rejects_the_file_and_names_it(tmp_path: Path, c
     )
     assert con.execute("SELECT count(*) FROM raw.sessions").fetchone() == (0,)
     assert con.execute("SELECT status, is_current FROM raw.file_versions").fetchall() == [("rejected", False)]
+    assert load_file(con, file) == result  # judged again next run, and still one row saying so
+    assert con.execute("SELECT count(*) FROM raw.file_versions").fetchone() == (1,)
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -345,9 +347,11 @@ def test_a_network_sets_its_own_id_shapes(tmp_path: Path, con: duckdb.DuckDBPyCo
     monkeypatch.setenv(ENV_ID_PATTERNS, str(patterns))
     assert id_patterns()["patient_id"] == "MRN-[0-9]{8}"
     assert id_patterns()["session_id"] == contract.DEFAULT_ID_PATTERNS["session_id"]
-    # a fresh warehouse: one that rejected these bytes keeps them rejected (file_versions)
-    with duckdb.connect(str(tmp_path / "other.duckdb")) as other:
-        assert load_file(other, deliver(tmp_path / "b", "sessions", rows)).status == "loaded"
+    # the same bytes, judged again under the network's shapes: a rejection is not remembered
+    again = load_file(con, deliver(tmp_path / "a", "sessions", rows))
+    assert again.status == "loaded" and again.records == 1
+    assert con.execute("SELECT status, is_current FROM raw.file_versions ORDER BY recorded_at").fetchall() \
+        == [("rejected", False), ("loaded", True)]
     # the safe shape holds whatever the network's pattern says: no formula, no invisible character
     patterns.write_text(json.dumps({"patient_id": ".*"}), encoding="utf-8")
     formula = [{**VALID["sessions"], "patient_id": "=1+1"}]

@@ -158,6 +158,12 @@ def _record_version(
             "UPDATE raw.file_versions SET is_current = false WHERE export = ? AND export_month = ?",
             [file.export, file.month],
         )
+    else:
+        latest = con.execute(
+            "SELECT file_sha256, status, reason FROM raw.file_versions WHERE export = ? AND export_month = ? "
+            "ORDER BY recorded_at DESC LIMIT 1", [file.export, file.month]).fetchone()
+        if latest == (digest, result.status, result.reason):
+            return  # the same bytes rejected for the same reason as last time: one row says it
     con.execute(
         "INSERT INTO raw.file_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [file.export, file.month, file.path.name, digest, file.path.stat().st_size, result.records,
@@ -175,16 +181,16 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
     """
     ensure_ingest_tables(con)
     digest = sha256_of(file.path)
+    # The month's current version, delivered again: nothing to do. A rejected file is judged
+    # again on every run: the network's id shapes or the rules may have changed since.
     seen = con.execute(
-        "SELECT status, records, malformed, reason FROM raw.file_versions WHERE export = ? AND "
-        "export_month = ? AND file_sha256 = ? AND (is_current OR status = 'rejected') "
-        "ORDER BY recorded_at DESC LIMIT 1",
+        "SELECT records, malformed, reason FROM raw.file_versions WHERE export = ? AND "
+        "export_month = ? AND file_sha256 = ? AND is_current",
         [file.export, file.month, digest],
     ).fetchone()
     if seen:
-        status = "unchanged" if seen[0] == "loaded" else "rejected"
-        return LoadResult(file.export, file.month, file.path.name, digest, status, int(seen[1]),
-                          int(seen[2]), seen[3])
+        return LoadResult(file.export, file.month, file.path.name, digest, "unchanged", int(seen[0]),
+                          int(seen[1]), seen[2])
 
     now = datetime.now(UTC).replace(tzinfo=None)
     exp = contract.export(file.export)
