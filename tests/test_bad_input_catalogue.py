@@ -16,6 +16,7 @@ import csv
 import gzip
 import io
 import struct
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,11 +270,45 @@ def _rejected_cases() -> list[Rejected]:
         Rejected("a zero-width space inside patient_id",
                  lambda: csv_bytes("sessions", [session(1, patient_id="P-1\u200b"), session(2)]),
                  off_shape(name, "patient_id", 1, 2), secret="\u200b"),
+        # Messages (issue #13, item 7): one line naming the file and what is expected.
+        Rejected("upper-case header",
+                 lambda: joined([ok[0].upper(), *ok[1:]]),
+                 f"{name}: line 1: missing required column(s) {REQUIRED} for the sessions export (column "
+                 "names are lower case, as in the contract: 'SESSION_ID' should be 'session_id', "
+                 "'PATIENT_ID' should be 'patient_id', 'SITE_ID' should be 'site_id' and 9 more)"),
+        Rejected("Excel's sep=, first line", lambda: joined([b"sep=,", *ok]),
+                 f"{name}: line 1 is Excel's 'sep=,' separator hint, not the header row; expected the header "
+                 "on line 1 (delete that line, or save as 'CSV UTF-8')"),
+        Rejected("Parquet file without required columns",
+                 lambda: parquet_bytes("SELECT 'SE-1' AS session_id, 'P-1' AS patient_id"),
+                 f"sessions_2025-03.parquet: Parquet schema: missing required column(s) {REQUIRED_AFTER_IDS} "
+                 "for the sessions export", ext=".parquet"),
+        Rejected("Parquet file with an SSN in free text (rows, not lines)",
+                 lambda: parquet_bytes("SELECT * REPLACE (CASE WHEN session_id = 'SE-2' THEN 'pt SSN "
+                                       "123-45-6789' END AS stop_reason) FROM read_csv('{csv}', "
+                                       "all_varchar=true)", [session(1), session(2)]),
+                 "sessions_2025-03.parquet: column 'stop_reason' holds values that look like a US social "
+                 "security number (ssn; 1 row, first at row 2); file rejected, values not shown",
+                 ext=".parquet", secret="123-45-6789"),
         Rejected("header repeated as a data row (a concatenated export)",
                  lambda: joined([ok[0], ok[1], ok[0], ok[2]]),
                  "\n".join(off_shape(name, column, 1, 3) for column in
                            ("session_id", "patient_id", "site_id", "clinician_id"))),
     ]
+
+
+REQUIRED = ", ".join(contract.SESSIONS.required_columns)
+REQUIRED_AFTER_IDS = ", ".join(c for c in contract.SESSIONS.required_columns
+                               if c not in ("session_id", "patient_id"))
+
+
+def parquet_bytes(select: str, rows: list[dict[str, str]] | None = None) -> bytes:
+    """A Parquet file made by DuckDB from `select` ({csv}: a CSV file of `rows`)."""
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder) / "rows.csv", Path(folder) / "out.parquet"
+        source.write_bytes(csv_bytes("sessions", rows or []))
+        duckdb.execute(f"COPY ({select.replace('{csv}', str(source))}) TO '{target}' (FORMAT parquet)")
+        return target.read_bytes()
 
 
 def off_shape(file: str, column: str, count: int, first_line: int) -> str:

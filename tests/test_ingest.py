@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from pipelines import contract
@@ -117,6 +118,35 @@ def test_unknown_harmless_column_is_ignored_and_recorded_as_drift(tmp_path: Path
     assert loaded.drift == ("room_number",)
     assert staged is not None and staged.loaded == 1
     assert con.execute("SELECT schema_drift FROM raw.file_versions").fetchone() == (["room_number"],)
+
+
+# Columns named like the load's own (lineage, DuckDB's pseudo-columns, the load's helpers) or a contract
+# column in another case (issue #13): ignored and reported, never a replacement of the lineage.
+INTERNAL_LOOKING = ["line_number", "rowid", "file_row_number", "k", "SESSION_ID", "_extra_1", "ordinality"]
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_columns_named_like_internal_ones_are_ignored_and_reported(tmp_path: Path, con, ext: str) -> None:
+    columns = [*contract.SESSIONS.column_names, *INTERNAL_LOOKING]
+    fake = {"line_number": "2", "rowid": "0", "file_row_number": "0", "k": "1", "SESSION_ID": "SE-1",
+            "_extra_1": "x", "ordinality": "1"}
+    rows = [{**session(1), **fake}, {**session(2, dose_mg="0"), **fake}, {**session(3), **fake}]
+    source = tmp_path / "rows.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    file = landing_file(tmp_path, "sessions", ext=ext)
+    if ext == ".csv":
+        shutil.copyfile(source, file.path)
+    else:
+        pl.read_csv(source, infer_schema=False).write_parquet(file.path)  # DuckDB would rename SESSION_ID
+    loaded, staged = load_and_stage(con, file)
+    assert loaded.status == "loaded" and loaded.drift == tuple(INTERNAL_LOOKING)
+    assert staged is not None and (staged.loaded, staged.quarantined) == (2, 1)
+    assert quarantined(con, "sessions") == [(3, ["dose_mg.out_of_range"], False)]  # its own line, only it
+    assert con.execute("SELECT session_id, line_number FROM raw.sessions ORDER BY 2").fetchall() == [
+        ("SE-1", 2), ("SE-2", 3), ("SE-3", 4)]
 
 
 # --- row quarantine with reasons -----------------------------------------------------------------

@@ -32,6 +32,17 @@ class LandingFile:
         return self.path.name.endswith(".parquet")
 
 
+def header_place(file_name: str) -> str:
+    """Where a file's column names are, for messages: a CSV's line 1, a Parquet file's schema."""
+    return "Parquet schema" if file_name.endswith(".parquet") else "line 1"
+
+
+def row_place(file_name: str, line: int) -> str:
+    """A record's place for messages: `line_number` counts the header as line 1, a Parquet file has
+    rows (the first is row 1) and no lines."""
+    return f"row {line - 1}" if file_name.endswith(".parquet") else f"line {line}"
+
+
 @dataclass(frozen=True)
 class Discovery:
     files: tuple[LandingFile, ...]

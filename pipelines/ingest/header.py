@@ -52,6 +52,9 @@ def _open_text_bytes(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")  # type: ignore[return-value]
 
 
+# Excel writes "sep=," (or "sep=;") as a first line when asked to; the header follows it.
+EXCEL_SEPARATOR_HINT = re.compile(r'"?sep=.?"?,*', re.IGNORECASE)
+
 _ENDINGS = {b"\n": "LF", b"\r\n": "CR LF", b"\r": "CR"}
 # A line break that is not the file's own: the file's style (its first line's) -> pattern.
 _FOREIGN_BREAK = {
@@ -104,6 +107,20 @@ def line_ending_problem(path: Path, chunk: int = 1 << 20) -> str | None:
             return f"line {line}: ends with {ending} while line 1 ends with {style} (mixed line endings)"
 
 
+def _top_level(schema: list[tuple[str, int | None]]) -> list[str]:
+    """The top-level column names of a Parquet schema (depth-first rows, the root first), exactly as
+    written: DuckDB's own DESCRIBE renames a second `SESSION_ID` beside `session_id` to SESSION_ID_1."""
+    names, at = [], 1
+    for _ in range(schema[0][1] or 0 if schema else 0):
+        names.append(schema[at][0])
+        pending = schema[at][1] or 0
+        at += 1
+        while pending:  # skip a nested column's descendants
+            pending += (schema[at][1] or 0) - 1
+            at += 1
+    return names
+
+
 def read_header(con: duckdb.DuckDBPyConnection, file: LandingFile) -> list[str]:
     """Column names of the file, in file order. Raises FileRejected with a clear reason."""
     name = file.path.name
@@ -111,10 +128,11 @@ def read_header(con: duckdb.DuckDBPyConnection, file: LandingFile) -> list[str]:
         raise FileRejected(f"{name}: empty file (0 bytes), expected a header row")
     if file.is_parquet:
         try:
-            rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(file.path)]).fetchall()
+            schema = "SELECT name, num_children FROM parquet_schema(?)"
+            rows = con.execute(schema, [str(file.path)]).fetchall()
         except duckdb.Error:
             raise FileRejected(f"{name}: not a readable Parquet file") from None
-        return [row[0] for row in rows]
+        return _top_level(rows)
     head = _read_head(file.path)
     if not head.strip():
         raise FileRejected(f"{name}: empty file, expected a header row")
@@ -131,6 +149,9 @@ def read_header(con: duckdb.DuckDBPyConnection, file: LandingFile) -> list[str]:
         raise FileRejected(f"{name}: line 1, column {exc.start + 1}: header is not UTF-8 text") from None
     if not text:
         raise FileRejected(f"{name}: line 1 is empty; expected the header row there")
+    if EXCEL_SEPARATOR_HINT.fullmatch(text.strip()):
+        raise FileRejected(f"{name}: line 1 is Excel's {text.strip()!r} separator hint, not the header row; "
+                           "expected the header on line 1 (delete that line, or save as 'CSV UTF-8')")
     columns = [c.strip() for c in next(csv.reader(io.StringIO(text)))]
     if len(columns) < 2:
         raise FileRejected(f"{name}: line 1 has {len(columns)} column(s); expected a comma-separated header")

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import duckdb
 
 from pipelines.contract import SAFE_ID
+from pipelines.ingest.discover import row_place
 from pipelines.ingest.header import FileRejected
 from pipelines.sql import lit, q
 
@@ -41,7 +42,8 @@ def check_id_shapes(con: duckdb.DuckDBPyConnection, file_name: str, table: str, 
         if count:
             values = f"{count} value{'s are' if count != 1 else ' is'}"
             problems.append(f"{file_name}: column {column!r}: {values} not an id of this network's "
-                            f"shape ({patterns[column]}), first at line {first_line}; file rejected, values "
+                            f"shape ({patterns[column]}), first at {row_place(file_name, first_line)}; file "
+                            "rejected, values "
                             "not shown")
     if problems:
         raise FileRejected("\n".join(problems))

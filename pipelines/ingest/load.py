@@ -21,14 +21,14 @@ quoted field spans lines (DuckDB's rejects table counts records the same way).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 
 from pipelines import contract
-from pipelines.ingest.discover import LandingFile, sha256_of
+from pipelines.ingest.discover import LandingFile, header_place, sha256_of
 from pipelines.ingest.header import FileRejected, line_ending_problem, read_header
 from pipelines.ingest.id_shapes import check_id_shapes
 from pipelines.ingest.phi import PhiRejected, scan_header, scan_values
@@ -60,22 +60,54 @@ def describe_error(exc: Exception) -> str:
     return masked(str(exc)) or type(exc).__name__
 
 
+def missing_columns_message(file: LandingFile, header: Sequence[str], missing: Sequence[str]) -> str:
+    """The rejection for missing required columns; names in another case are pointed out (names are
+    case-sensitive, as in the contract: `SESSION_ID` is not `session_id`)."""
+    by_lower = {h.lower(): h for h in header}
+    cased = [f"{by_lower[m.lower()]!r} should be {m!r}" for m in missing if m.lower() in by_lower]
+    hint = f" (column names are lower case, as in the contract: {', '.join(cased[:3])}" + \
+        (f" and {len(cased) - 3} more)" if len(cased) > 3 else ")") if cased else ""
+    return (f"{file.path.name}: {header_place(file.path.name)}: missing required column(s) "
+            f"{', '.join(missing)} for the {file.export} export{hint}")
+
+
+def load_names(export: str, header: Sequence[str]) -> list[str]:
+    """The name each delivered column has in the load's own tables: a contract column keeps its
+    name, any other column is `_extra_<position>`.
+
+    The load adds lineage (`line_number`) and helper columns (`k`, DuckDB's `rowid`) of its own,
+    and DuckDB's names are case-insensitive: a delivered column named `line_number`, `rowid`,
+    `k` or `SESSION_ID` must neither replace them nor collide with them (issue #13). Unknown
+    columns are ignored whatever their names; only their contents are scanned for PHI.
+    """
+    known = set(contract.export(export).column_names)
+    return [name if name in known else f"_extra_{position}" for position, name in enumerate(header, 1)]
+
+
 def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: list[str]) -> str:
-    """Read the file's rows into temp table _incoming (all text, line_number); returns the rejects table."""
+    """Read the file's rows into temp table _incoming (all text, `load_names`, line_number); returns the
+    rejects table."""
     path = lit(str(file.path))
     scan = next(_scan_ids)
     rejects, scans = f"_rejects_{scan}", f"_reject_scans_{scan}"
+    names = load_names(file.export, header)
     con.execute("DROP TABLE IF EXISTS _incoming")
     if file.is_parquet:
-        select = ", ".join(f"CAST({q(c)} AS VARCHAR) AS {q(c)}" for c in header)
+        # Columns by position (t(p1, p2, ...)), whatever the file calls them; the row order made a
+        # column by row_number() OVER (), which DuckDB guarantees to follow the file's order.
+        positions = ", ".join(f"p{i}" for i in range(1, len(header) + 1))
+        select = ", ".join(f"CAST(p{i} AS VARCHAR) AS {q(n)}" for i, n in enumerate(names, 1))
         con.execute(
-            f"CREATE TEMP TABLE _incoming AS SELECT {select}, file_row_number + 2 AS line_number "
-            f"FROM read_parquet({path}, file_row_number=true)"
+            f"CREATE TEMP TABLE _incoming AS SELECT {select}, row_number() OVER () + 1 AS line_number "
+            f"FROM read_parquet({path}) AS t({positions})"
         )
         con.execute(f"CREATE TEMP TABLE {rejects} (line BIGINT, error_type VARCHAR, "
                     "column_name VARCHAR, error_message VARCHAR, csv_line VARCHAR, quote_column VARCHAR)")
         return rejects
-    columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in header) + "}"
+    columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
+    # DuckDB's rejects name the load's columns: the delivered names go back in (raw.malformed_lines).
+    renamed = " ".join(f"WHEN {lit(n)} THEN {lit(h)}" for n, h in zip(names, header, strict=True) if n != h)
+    delivered = f"CASE column_name {renamed} ELSE column_name END" if renamed else "column_name"
     con.execute(
         f"CREATE TEMP TABLE _incoming_raw AS SELECT * FROM read_csv({path}, columns={columns}, "
         "header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
@@ -89,7 +121,7 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: li
                string_agg(column_name, ', ' ORDER BY column_idx) AS column_name,
                min(error_message) AS error_message, min(csv_line) AS csv_line,
                min(column_name) FILTER (error_type = 'UNQUOTED VALUE') AS quote_column
-        FROM {rejects} GROUP BY line"""
+        FROM (SELECT * REPLACE ({delivered} AS column_name) FROM {rejects}) GROUP BY line"""
     )
     # Accepted row k (insertion order = file order) sits at record k + 1 plus the number of
     # malformed records before it: t_j = line_j - 1 - j rows are accepted before the j-th reject.
@@ -203,21 +235,18 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
         if header_scan.phi:
             raise PhiRejected(header_scan.phi)
         if header_scan.missing_required:
-            raise FileRejected(
-                f"{file.path.name}: line 1: missing required column(s) "
-                f"{', '.join(header_scan.missing_required)} for the {file.export} export"
-            )
+            raise FileRejected(missing_columns_message(file, header, header_scan.missing_required))
         try:
             rejects = _read_incoming(con, file, header)
         except duckdb.Error as exc:
             raise _unreadable(file, exc) from None
-        findings = scan_values(con, file.path.name, "_incoming", header)
+        findings = scan_values(con, file.path.name, "_incoming", header, load_names(file.export, header))
         findings += scan_values(
             con, file.path.name, f"(SELECT csv_line, line AS line_number FROM {rejects})", ["csv_line"]
         )
         if findings:
             raise PhiRejected(findings)
-        check_id_shapes(con, file.path.name, "_incoming", header,
+        check_id_shapes(con, file.path.name, "_incoming", load_names(file.export, header),
                         id_patterns() if patterns is None else patterns)
         _reject_runaway_quote(con, file, rejects)
     except (FileRejected, PhiRejected) as exc:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import duckdb
 
 from pipelines import contract
+from pipelines.ingest.discover import header_place, row_place
 from pipelines.sql import lit, q
 
 # --- Header scan -----------------------------------------------------------------------------
@@ -327,14 +328,16 @@ class PhiFinding:
         column = repr(self.column)
         if self.where == "header":
             return (
-                f"{self.file}: column {column} (line 1, header) is named like {label} ({self.kind}; "
+                f"{self.file}: column {column} ({header_place(self.file)}, header) is named like {label} "
+                f"({self.kind}; "
                 f"HIPAA {_hipaa_label(self.kind)}); "
                 f"file rejected, values not shown"
             )
         rows = f"{self.rows} row{'s' if self.rows != 1 else ''}"
         return (
             f"{self.file}: column {column} holds values that look like {label} "
-            f"({self.kind}; {rows}, first at line {self.first_line}); file rejected, values not shown"
+            f"({self.kind}; {rows}, first at {row_place(self.file, self.first_line or 0)}); file rejected, "
+            "values not shown"
         )
 
 
@@ -449,10 +452,12 @@ def _gate_expr(ref: str, col: contract.Column | None, strict: bool) -> str:
 
 
 def value_scan_sql(
-    file_name: str, relation: str, columns: Sequence[str]
+    file_name: str, relation: str, columns: Sequence[str], refs: Sequence[str] | None = None
 ) -> tuple[str, list[tuple[int, str]]]:
     """The one aggregate query of `scan_values` and, per (count, first line) pair, (column index, kind).
 
+    `columns` are the delivered names (they choose the patterns: free text is scanned loosely),
+    `refs` the same columns' names in `relation` (the load names unknown columns by position).
     Layers: each column renamed c<i>; a<i> = "may match any pattern" (cheap gate, then one
     RE2 pass over all patterns, about five times cheaper than a pass per kind); per-kind
     flags only where a<i> is set (CASE is evaluated lazily); then the aggregates.
@@ -465,7 +470,7 @@ def value_scan_sql(
     for index, column in enumerate(columns):
         col = _contract_column(file_name, column)
         ref = f"c{index}"
-        renamed.append(f"{q(column)} AS {ref}")
+        renamed.append(f"{q(refs[index] if refs else column)} AS {ref}")
         strict = not _is_free_text(col)
         patterns = STRICT_PATTERNS if strict else LOOSE_PATTERNS
         combined = "|".join(f"(?:{p})" for p in patterns.values())
@@ -487,12 +492,15 @@ def value_scan_sql(
 
 
 def scan_values(
-    con: duckdb.DuckDBPyConnection, file_name: str, relation: str, columns: Sequence[str]
+    con: duckdb.DuckDBPyConnection, file_name: str, relation: str, columns: Sequence[str],
+    refs: Sequence[str] | None = None,
 ) -> tuple[PhiFinding, ...]:
-    """Count identifier-looking values per column in one query; return counts and first lines only."""
+    """Count identifier-looking values per column in one query; return counts and first lines only.
+
+    `refs`: the columns' names in `relation` when they differ from the delivered `columns`."""
     if not columns:
         return ()
-    sql, slots = value_scan_sql(file_name, relation, columns)
+    sql, slots = value_scan_sql(file_name, relation, columns, refs)
     row = con.execute(sql).fetchone()
     if row is None:
         return ()
