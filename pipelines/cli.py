@@ -208,6 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     from pipelines.ingest.discover import discover
+    from pipelines.partitions import outside_partitions
     from pipelines.run import run_main_job
 
     found = discover(settings.landing)
@@ -217,6 +218,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     for path in found.ignored:
         print(f"warning: ignored {path} (not named <export>_<YYYY-MM>.csv|.csv.gz|.parquet)")
+    for problem in found.unreadable:
+        print(f"warning: skipped {problem}")
     months = found.months
     if args.months:
         first, last = args.months
@@ -224,6 +227,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not months:
             raise UserError(f"--months {first}..{last}: the landing folder has no exports in that range "
                             f"(it has {found.months[0]} .. {found.months[-1]})")
+    # A month the partitions cannot hold stops the run before anything is loaded (one line each).
+    months, problems = outside_partitions(months)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     print(f"landing: {settings.landing} ({len(found.files)} files, months {months[0]} .. {months[-1]})")
     started = time.perf_counter()
     summary = run_main_job(settings, months, progress=None if args.quiet else sys.stdout)

@@ -287,6 +287,25 @@ EXPECTED_REASON = {
 }
 
 
+def test_entries_named_like_deliveries_that_are_not_files_are_named(tmp_path: Path) -> None:
+    """A dangling symbolic link or a folder named like an export file is one line each, never skipped
+    without a word (issue #13, item 7); other stray entries are listed as ignored."""
+    folder = tmp_path / "landing" / "sessions"
+    folder.mkdir(parents=True)
+    write_csv(folder / "sessions_2025-01.csv", "sessions", [VALID["sessions"]])
+    (folder / "sessions_2025-02.csv").symlink_to(tmp_path / "gone.csv")
+    (folder / "sessions_2025-03.csv").mkdir()
+    (folder / "notes.txt").write_text("x")
+    found = discover(tmp_path / "landing")
+    assert [f.month for f in found.files] == ["2025-01"]
+    assert found.unreadable == (
+        f"{folder}/sessions_2025-02.csv: a symbolic link to a file that does not exist; expected a regular "
+        "file",
+        f"{folder}/sessions_2025-03.csv: a folder; expected a regular file",
+    )
+    assert found.ignored == (folder / "notes.txt",)
+
+
 def test_every_injected_defect_is_caught_with_the_right_reason(tmp_path: Path, con) -> None:
     landing = tmp_path / "landing"
     summary = generate(landing, SynthConfig(sites=2, patients=40, months=2, start_month="2025-01", seed=11,

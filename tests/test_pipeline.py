@@ -18,6 +18,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from pipelines import contract
 from pipelines.cli import build_parser, main
+from pipelines.partitions import current_month
 from pipelines.publish.report.data import SYNTHETIC_TEXT
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings, load_settings
@@ -110,6 +111,25 @@ def test_run_refuses_an_empty_landing(settings: Settings, capsys: pytest.Capture
     err = capsys.readouterr().err
     assert f"no exports in {settings.landing} (OUTCOMES_LANDING)" in err and "--demo" in err
     assert list(settings.landing.iterdir()) == [] and not settings.warehouse.exists()
+
+
+@pytest.mark.parametrize(("month", "message"), [
+    ("2022-12", "error: exports for 2022-12 are before the first partition month 2023-01: set "
+                "OUTCOMES_FIRST_MONTH=2022-12 (or earlier) to build them"),
+    ("2099-01", "error: exports for 2099-01 are for months after the current one ({now}): rename or remove "
+                "them (an export is for a past or the current month)"),
+])
+def test_a_month_the_partitions_cannot_hold_is_one_line_and_nothing_runs(
+        settings: Settings, landing: Path, capsys: pytest.CaptureFixture[str], month: str, message: str,
+) -> None:
+    """Issue #13, item 6: before, every month failed with "Invariant failed" (early) or the run grew to
+    the future month's empty reports (late)."""
+    sessions = landing / "sessions"
+    shutil.copyfile(sessions / "sessions_2025-01.csv", sessions / f"sessions_{month}.csv")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err == message.format(now=current_month()) + "\n"
+    assert not settings.build_db.exists()
 
 
 def test_demo_refuses_a_landing_of_real_exports(settings: Settings, landing: Path,

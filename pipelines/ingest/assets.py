@@ -78,6 +78,9 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
         patterns = id_patterns()  # this network's id shapes, once for all the run's files
         for conflict in found.conflicts:
             context.log.warning(f"more than one file for {conflict}; none of them loaded")
+        for problem in found.unreadable:
+            if f"/{export_name}/" in problem:
+                context.log.warning(f"skipped {problem}")
         results: list[LoadResult] = []
         missing: list[str] = []
         with duckdb.get_connection() as con:

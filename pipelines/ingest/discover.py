@@ -48,6 +48,7 @@ class Discovery:
     files: tuple[LandingFile, ...]
     ignored: tuple[Path, ...]  # files in export folders that do not follow the naming rule
     conflicts: tuple[str, ...]  # same export month delivered in more than one format
+    unreadable: tuple[str, ...] = ()  # entries named like an export file that are not files: one line each
 
     @property
     def months(self) -> list[str]:
@@ -64,14 +65,19 @@ def discover(landing: Path) -> Discovery:
     """List export files under `landing`; folders other than the three exports are not read."""
     files: dict[tuple[str, str], list[LandingFile]] = {}
     ignored: list[Path] = []
+    unreadable: list[str] = []
     for name in contract.EXPORTS:
         folder = landing / name
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if not path.is_file() or path.name.startswith("."):
+            if path.name.startswith("."):
                 continue
             match = contract.FILE_NAME_RE.match(path.name)
+            if not path.is_file():
+                if match:  # named like a delivery but cannot be read as one: say so, never skip it silently
+                    unreadable.append(f"{path}: {_not_a_file(path)}; expected a regular file")
+                continue
             if not match or match["export"] != name:
                 ignored.append(path)
                 continue
@@ -82,7 +88,15 @@ def discover(landing: Path) -> Discovery:
         if len(found) > 1
     ]
     chosen = tuple(found[0] for _, found in sorted(files.items()) if len(found) == 1)
-    return Discovery(chosen, tuple(ignored), tuple(conflicts))
+    return Discovery(chosen, tuple(ignored), tuple(conflicts), tuple(unreadable))
+
+
+def _not_a_file(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return "a symbolic link to a file that does not exist"
+    if path.is_dir():
+        return "a folder"
+    return "not a regular file"
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
