@@ -119,7 +119,10 @@ def _ae_list_rules() -> list[Rule]:
         Rule("sessions", "adverse_events.bad_grade", "adverse_events",
              f"adverse_events has a grade outside {lo}-{hi}",
              f"{present} AND list_bool_or(list_transform({items}, lambda x: {pair_ok} AND "
-             f"TRY_CAST(split_part(trim(x), ':', 2) AS INTEGER) NOT BETWEEN {lo} AND {hi}))"),
+             # A grade too large for an integer casts to NULL: outside the range too (issue #13, item 5;
+             # the model casts it to integer and would fail every month).
+             f"NOT coalesce(TRY_CAST(split_part(trim(x), ':', 2) AS INTEGER) BETWEEN {lo} AND {hi}, "
+             "false)))"),
     ]
 
 
