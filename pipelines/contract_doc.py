@@ -18,7 +18,11 @@ Clinics deliver three exports every month, one file per export per month:
 CSV files are UTF-8, comma-separated, with a header row; fields holding a comma or a
 quote are quoted with `"` and inner quotes doubled. An empty field is a missing value.
 Timestamps are ISO 8601 local times without a zone (`2025-03-14T09:30:00`; a space
-instead of `T` and minutes-only precision are accepted).
+instead of `T`, minutes only and fractional seconds are accepted, a zone suffix is not).
+In Parquet, TIMESTAMP columns of any precision are local times; TIMESTAMP WITH TIME ZONE
+columns are converted to the local time of `OUTCOMES_TIMEZONE` (one IANA zone for the
+network; while it is unset, a file with such a column is rejected, not guessed); a DATE
+in a timestamp column is that day at 00:00.
 
 The exports are a HIPAA **limited data set** (45 CFR 164.514(e)), received under the
 clinic's data use agreement: dates of service are real dates, because the warehouse

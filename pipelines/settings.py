@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ ENV_REPORTS = "OUTCOMES_REPORTS"
 ENV_FIRST_MONTH = "OUTCOMES_FIRST_MONTH"
 ENV_GX_MEMORY_LIMIT = "OUTCOMES_GX_MEMORY_LIMIT"
 ENV_ID_PATTERNS = "OUTCOMES_ID_PATTERNS"  # a JSON file {id column: regular expression} for this network
+ENV_TIMEZONE = "OUTCOMES_TIMEZONE"  # the clinics' IANA time zone: Parquet times with a zone become local
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 
 SIZE_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)  # DuckDB sizes
@@ -122,6 +124,22 @@ def id_patterns() -> dict[str, str]:
     return patterns
 
 
+def clinic_timezone() -> str | None:
+    """The network's IANA time zone (OUTCOMES_TIMEZONE), or None when not set.
+
+    Exports carry local times; a Parquet column of times with a zone (TIMESTAMP WITH TIME ZONE)
+    is converted to this zone's local time. Unset, such a file is rejected rather than guessed."""
+    value = os.environ.get(ENV_TIMEZONE, "").strip()
+    if not value:
+        return None
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{ENV_TIMEZONE}={value!r} is not a time zone: expected an IANA name such as "
+                            "America/Chicago or Europe/Berlin") from None
+    return value
+
+
 def check_settings(settings: Settings) -> None:
     """Fail with one line on a folder or environment setting that cannot work, before anything runs."""
     for name, flag, env in (("warehouse", "--warehouse", ENV_WAREHOUSE),
@@ -131,6 +149,7 @@ def check_settings(settings: Settings) -> None:
             raise SettingsError(f"{flag} / {env}: {folder} is a file; the {name} must be a folder")
     first_month()
     id_patterns()
+    clinic_timezone()
     memory = os.environ.get(ENV_GX_MEMORY_LIMIT)
     if memory is not None and not SIZE_RE.match(memory.strip()):
         raise SettingsError(f"{ENV_GX_MEMORY_LIMIT}={memory!r} is not a size: expected a number and a unit "

@@ -15,7 +15,7 @@ import pytest
 from pipelines import contract
 from pipelines.ingest.discover import LandingFile, discover
 from pipelines.ingest.load import LoadResult, load_file
-from pipelines.settings import ENV_ID_PATTERNS, SettingsError, id_patterns
+from pipelines.settings import ENV_ID_PATTERNS, ENV_TIMEZONE, SettingsError, id_patterns
 from pipelines.synth import SynthConfig, generate
 from pipelines.validate.quarantine import StageResult, months_with_adoptable_orphans, stage_month
 from tests.contract_examples import MONTH, NOW, VALID, write_csv
@@ -259,6 +259,40 @@ def test_gzip_and_parquet_load_like_csv(tmp_path: Path, con, ext: str) -> None:
     _, staged = load_and_stage(con, file)
     assert staged is not None and (staged.loaded, staged.quarantined) == (1, 1)
     assert quarantined(con, "sessions") == [(3, ["dose_mg.out_of_range"], False)]
+
+
+def test_timestamps_real_exports_use(tmp_path: Path, con, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #13, item 4: what the contract accepts loads (a space for the T, minutes only, fractional
+    seconds), in CSV and as Parquet TIMESTAMP of any precision, TIMESTAMP WITH TIME ZONE (converted to
+    OUTCOMES_TIMEZONE's local time) and DATE (that day at 00:00); a zone suffix in text does not."""
+    texts = ["2025-03-14 09:30", "2025-03-14T09:30:00.000", "2025-03-14 09:30:00.123456789",
+             "2025-03-14T09:30:00+02:00"]
+    rows = [session(n, session_start=text) for n, text in enumerate(texts, 1)]
+    _, staged = load_and_stage(con, deliver(tmp_path / "csv", "sessions", rows))
+    assert staged is not None and (staged.loaded, staged.quarantined) == (3, 1)
+    assert quarantined(con, "sessions") == [(5, ["session_start.wrong_type"], False)]
+
+    typed = {"TIMESTAMP_MS '2025-03-14 09:30:00.250'": "2025-03-14 09:30:00.25",
+             "TIMESTAMP_NS '2025-03-14 09:30:00.123456789'": "2025-03-14 09:30:00.123456",
+             "TIMESTAMPTZ '2025-03-14 14:30:00+00'": "2025-03-14 10:30:00",  # New York, daylight time
+             "DATE '2025-03-14'": "2025-03-14 00:00:00"}
+    monkeypatch.setenv(ENV_TIMEZONE, "America/New_York")
+    for n, (literal, expected) in enumerate(typed.items(), 10):
+        source = deliver(tmp_path / f"src{n}", "sessions", [session(n)])
+        file = landing_file(tmp_path / f"p{n}", "sessions", ext=".parquet")
+        duckdb.execute(f"COPY (SELECT * REPLACE ({literal} AS session_start) FROM read_csv('{source.path}', "
+                       f"all_varchar=true)) TO '{file.path}' (FORMAT parquet)")
+        _, staged = load_and_stage(con, file)
+        assert staged is not None and staged.loaded == 1, literal
+        start = con.execute("SELECT CAST(session_start AS VARCHAR) FROM staging.sessions").fetchone()
+        assert start == (expected,), literal
+
+    monkeypatch.delenv(ENV_TIMEZONE)
+    rejected = load_file(con, landing_file(tmp_path / "p12", "sessions", ext=".parquet"))
+    assert rejected.status == "rejected" and rejected.reason == (
+        "sessions_2025-03.parquet: column 'session_start' holds times with a time zone (TIMESTAMP WITH TIME "
+        "ZONE); set OUTCOMES_TIMEZONE to the clinics' time zone (an IANA name such as America/Chicago) to "
+        "read them as local times; file rejected")
 
 
 def test_identical_redelivery_is_a_no_op_and_a_correction_replaces(tmp_path: Path, con) -> None:

@@ -227,6 +227,7 @@ def test_a_bad_value_is_one_line_and_exit_2(argv: list[str], message: str, setti
     ("OUTCOMES_GX_MEMORY_LIMIT", "lots", "OUTCOMES_GX_MEMORY_LIMIT='lots' is not a size"),
     ("OUTCOMES_ID_PATTERNS", "/no/such/patterns.json",
      "OUTCOMES_ID_PATTERNS='/no/such/patterns.json': cannot be read (FileNotFoundError)"),
+    ("OUTCOMES_TIMEZONE", "Mars/Olympus", "OUTCOMES_TIMEZONE='Mars/Olympus' is not a time zone"),
 ])
 def test_a_bad_setting_is_one_line_and_exit_2(variable: str, value: str, message: str, settings: Settings,
                                                landing: Path, monkeypatch: pytest.MonkeyPatch,

@@ -31,10 +31,10 @@ from pipelines import contract
 from pipelines.ingest.discover import LandingFile, header_place, sha256_of
 from pipelines.ingest.header import FileRejected, line_ending_problem, read_header
 from pipelines.ingest.id_shapes import check_id_shapes
-from pipelines.ingest.phi import PhiRejected, scan_header, scan_values
+from pipelines.ingest.phi import PhiRejected, scan_header, scan_values, shown_column
 from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.redaction import masked
-from pipelines.settings import id_patterns
+from pipelines.settings import ENV_TIMEZONE, clinic_timezone, id_patterns
 from pipelines.sql import lit, q
 
 _scan_ids = itertools.count(1)
@@ -84,6 +84,29 @@ def load_names(export: str, header: Sequence[str]) -> list[str]:
     return [name if name in known else f"_extra_{position}" for position, name in enumerate(header, 1)]
 
 
+def _parquet_text(file: LandingFile, position: int, kind: str, column: str) -> str:
+    """A Parquet column as the contract's text: times with a zone as the clinics' local time
+    (OUTCOMES_TIMEZONE; without it the file is rejected, never guessed), a DATE in a timestamp
+    column as that day at 00:00, everything else as DuckDB writes it (timestamps of any precision
+    as `2025-03-14 09:30:00[.fff]`, which the contract's pattern accepts)."""
+    ref = f"p{position}"
+    if kind.startswith("TIMESTAMP WITH TIME ZONE"):
+        zone = clinic_timezone()
+        if zone is None:
+            raise FileRejected(
+                f"{file.path.name}: column {shown_column(column, position)!r} holds times with a time zone "
+                f"(TIMESTAMP WITH TIME ZONE); set {ENV_TIMEZONE} to the clinics' time zone (an IANA name "
+                "such as America/Chicago) to read them as local times; file rejected")
+        return f"CAST(timezone({lit(zone)}, {ref}) AS VARCHAR)"
+    if kind == "DATE" and column in _TIMESTAMP_COLUMNS.get(file.export, ()):
+        return f"CAST(CAST({ref} AS TIMESTAMP) AS VARCHAR)"
+    return f"CAST({ref} AS VARCHAR)"
+
+
+_TIMESTAMP_COLUMNS = {e: tuple(c.name for c in contract.export(e).columns if c.dtype == "TIMESTAMP")
+                      for e in contract.EXPORTS}
+
+
 def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: list[str]) -> str:
     """Read the file's rows into temp table _incoming (all text, `load_names`, line_number); returns the
     rejects table."""
@@ -96,10 +119,13 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: li
         # Columns by position (t(p1, p2, ...)), whatever the file calls them; the row order made a
         # column by row_number() OVER (), which DuckDB guarantees to follow the file's order.
         positions = ", ".join(f"p{i}" for i in range(1, len(header) + 1))
-        select = ", ".join(f"CAST(p{i} AS VARCHAR) AS {q(n)}" for i, n in enumerate(names, 1))
+        source = f"read_parquet({path}) AS t({positions})"
+        types = [row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        select = ", ".join(f"{_parquet_text(file, i, kind, h)} AS {q(n)}"
+                           for i, (n, h, kind) in enumerate(zip(names, header, types, strict=True), 1))
         con.execute(
             f"CREATE TEMP TABLE _incoming AS SELECT {select}, row_number() OVER () + 1 AS line_number "
-            f"FROM read_parquet({path}) AS t({positions})"
+            f"FROM {source}"
         )
         con.execute(f"CREATE TEMP TABLE {rejects} (line BIGINT, error_type VARCHAR, "
                     "column_name VARCHAR, error_message VARCHAR, csv_line VARCHAR, quote_column VARCHAR)")

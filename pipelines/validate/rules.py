@@ -29,6 +29,9 @@ class Rule:
     violation: str
 
 
+# `2025-03-14T09:30:00`, a space for the T, minutes only, or fractional seconds (to nanoseconds,
+# kept to microseconds): the contract's timestamps (docs/export-contract.md).
+TIMESTAMP_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
 NUMBER_PATTERNS = {"INTEGER": r"[+-]?[0-9]+", "DOUBLE": r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"}
 
 
@@ -38,8 +41,10 @@ def typed(column: Column) -> str:
     if column.dtype == "BOOLEAN":
         return f"CASE lower(trim({raw})) WHEN 'true' THEN true WHEN 'false' THEN false END"
     if column.dtype == "TIMESTAMP":
-        # ISO 8601 date-time without zone; a zone suffix or another format does not parse.
-        return f"try_strptime(trim({raw}), ['%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M'])"
+        # ISO 8601 local date-time without zone (TIMESTAMP_PATTERN); a zone suffix or another format
+        # does not parse (DuckDB's own cast would drop a "+02" silently).
+        return (f"CASE WHEN regexp_full_match(trim({raw}), '{TIMESTAMP_PATTERN}') "
+                f"THEN TRY_CAST(replace(trim({raw}), 'T', ' ') AS TIMESTAMP) END")
     if column.dtype == "VARCHAR":
         return f"nullif(trim({raw}), '')"
     # Plain decimal notation only: DuckDB would otherwise accept '2.5' as an integer (rounded),
