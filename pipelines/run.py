@@ -50,6 +50,7 @@ class RunSummary:
     log_file: str
     accounting: list[tuple] = field(default_factory=list)
     rejections: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)  # files that loaded but stop the run (quarantined share)
     figures: dict[str, int] = field(default_factory=dict)
     outcomes: list[tuple[str, int, int]] = field(default_factory=list)  # label, n_met, n_eligible
     ae_per_100: float | None = None
@@ -81,6 +82,7 @@ class RunSummary:
             lines.append(f"  {export:<15} {read:>11,} {loaded:>11,} {quarantined:>11,} {held:>7,} "
                          f"{collapsed:>9,}  {'yes' if balanced else 'NO'}")
         lines += [f"  rejected file: {reason}" for reason in self.rejections]
+        lines += [f"  blocked file:  {reason}" for reason in self.blocked]
         if self.figures:
             lines += ["", "  " + ", ".join(f"{n:,} {label}" for label, n in self.figures.items())]
         for label, met, eligible in self.outcomes:
@@ -151,13 +153,14 @@ def _accounting_from_events(events: list[Any], checks: dict[str, str]) -> list[t
     return rows
 
 
-def _rejections_from_events(events: list[Any]) -> list[str]:
-    """Why files of this run were rejected, from the ingest assets' files_accepted checks."""
+def _reasons_from_events(events: list[Any], check: str, key: str) -> list[str]:
+    """The reasons a check of this run gave as a JSON list: why files were rejected (files_accepted,
+    `rejection_reasons`) or stop the run (quarantined_share, `blocking_reasons`)."""
     reasons = []
     for event in events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION" \
-                and event.asset_check_evaluation_data.check_name == "files_accepted":
-            given = event.asset_check_evaluation_data.metadata.get("rejection_reasons")
+                and event.asset_check_evaluation_data.check_name == check:
+            given = event.asset_check_evaluation_data.metadata.get(key)
             reasons += list(given.value) if given else []
     return reasons
 
@@ -253,12 +256,14 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
             check = event.asset_check_evaluation_data
             name = f"{'/'.join(check.asset_key.path)}:{check.check_name}"
             checks[name] = "passed" if check.passed else check.severity.value.lower()
+    events = result.all_events
     summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), str(log_file),
                          checks=checks, synthetic=is_synthetic(settings.landing),
                          failed_steps=[_failure_line(event, run_id) for event in result.all_events
                                        if event.event_type_value == "STEP_FAILURE"],
                          accounting=_accounting_from_events(result.all_events, checks),
-                         rejections=_rejections_from_events(result.all_events))
+                         rejections=_reasons_from_events(events, "files_accepted", "rejection_reasons"),
+                         blocked=_reasons_from_events(events, "quarantined_share", "blocking_reasons"))
     if settings.build_db.exists():
         _read_figures(summary, settings.build_db)
     published = settings.warehouse / PUBLISHED_NAME

@@ -29,6 +29,12 @@ ENV_GX_MEMORY_LIMIT = "OUTCOMES_GX_MEMORY_LIMIT"
 ENV_ID_PATTERNS = "OUTCOMES_ID_PATTERNS"  # a JSON file {id column: regular expression} for this network
 ENV_TIMEZONE = "OUTCOMES_TIMEZONE"  # the clinics' IANA time zone: Parquet times with a zone become local
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
+# Delivery integrity (issue #13), shares from 0 to 1 (docs/ingest-and-validation.md):
+ENV_MAX_QUARANTINED_SHARE = "OUTCOMES_MAX_QUARANTINED_SHARE"  # above it, a file stops the run before publish
+ENV_REDELIVERY_MIN_SHARE = "OUTCOMES_REDELIVERY_MIN_SHARE"  # a re-delivery below it of the version it follows
+ENV_NEW_MONTH_MIN_SHARE = "OUTCOMES_NEW_MONTH_MIN_SHARE"  # a first delivery below it of the previous median
+SHARE_DEFAULTS = {ENV_MAX_QUARANTINED_SHARE: 0.05, ENV_REDELIVERY_MIN_SHARE: 0.8,
+                  ENV_NEW_MONTH_MIN_SHARE: 0.25}
 
 SIZE_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)  # DuckDB sizes
 
@@ -140,6 +146,21 @@ def clinic_timezone() -> str | None:
     return value
 
 
+def share(name: str) -> float:
+    """One of the delivery-integrity shares (SHARE_DEFAULTS), from its environment variable or default."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return SHARE_DEFAULTS[name]
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise SettingsError(f"{name}={value!r} is not a share: expected a number from 0 to 1, e.g. "
+                            f"{SHARE_DEFAULTS[name]}")
+    return number
+
+
 def check_settings(settings: Settings) -> None:
     """Fail with one line on a folder or environment setting that cannot work, before anything runs."""
     for name, flag, env in (("warehouse", "--warehouse", ENV_WAREHOUSE),
@@ -150,6 +171,8 @@ def check_settings(settings: Settings) -> None:
     first_month()
     id_patterns()
     clinic_timezone()
+    for name in SHARE_DEFAULTS:
+        share(name)
     memory = os.environ.get(ENV_GX_MEMORY_LIMIT)
     if memory is not None and not SIZE_RE.match(memory.strip()):
         raise SettingsError(f"{ENV_GX_MEMORY_LIMIT}={memory!r} is not a size: expected a number and a unit "

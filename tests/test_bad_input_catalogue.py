@@ -276,6 +276,10 @@ def _rejected_cases() -> list[Rejected]:
                  f"{name}: line 1: missing required column(s) {REQUIRED} for the sessions export (column "
                  "names are lower case, as in the contract: 'SESSION_ID' should be 'session_id', "
                  "'PATIENT_ID' should be 'patient_id', 'SITE_ID' should be 'site_id' and 9 more)"),
+        Rejected("last line without a line break (a partial upload)", lambda: b"\n".join(ok),
+                 f"{name}: the last line has no line ending, so the file looks cut short (a partial upload): "
+                 f"deliver it again whole, or with {name}.manifest.json ({MANIFEST_SHAPE}) confirming it; "
+                 "file rejected"),
         Rejected("Excel's sep=, first line", lambda: joined([b"sep=,", *ok]),
                  f"{name}: line 1 is Excel's 'sep=,' separator hint, not the header row; expected the header "
                  "on line 1 (delete that line, or save as 'CSV UTF-8')"),
@@ -297,6 +301,7 @@ def _rejected_cases() -> list[Rejected]:
     ]
 
 
+MANIFEST_SHAPE = '{"rows": <data records>, "sha256": "<64 hex digits>"}'
 REQUIRED = ", ".join(contract.SESSIONS.required_columns)
 REQUIRED_AFTER_IDS = ", ".join(c for c in contract.SESSIONS.required_columns
                                if c not in ("session_id", "patient_id"))
@@ -381,7 +386,6 @@ def _loaded_cases() -> list[Loaded]:
     return [
         Loaded("header only", lambda: joined(ok[:1]), 0),
         Loaded("header only, no final line break", lambda: ok[0], 0),
-        Loaded("last line without a line break", lambda: b"\n".join(ok), 3),
         Loaded("trailing commas (empty fields after the last column)",
                lambda: joined([ok[0], ok[1] + b",", ok[2] + b',,""', ok[3]]), 3),
         Loaded("schema drift: extra harmless column",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -293,6 +294,50 @@ def test_timestamps_real_exports_use(tmp_path: Path, con, monkeypatch: pytest.Mo
         "sessions_2025-03.parquet: column 'session_start' holds times with a time zone (TIMESTAMP WITH TIME "
         "ZONE); set OUTCOMES_TIMEZONE to the clinics' time zone (an IANA name such as America/Chicago) to "
         "read them as local times; file rejected")
+
+
+def write_manifest(file: LandingFile, rows: int, digest: str | None = None) -> None:
+    digest = digest or hashlib.sha256(file.path.read_bytes()).hexdigest()
+    manifest = file.path.with_name(file.path.name + ".manifest.json")
+    manifest.write_text(json.dumps({"rows": rows, "sha256": digest}))
+
+
+def test_a_partial_delivery_is_refused_unless_a_manifest_vouches_for_it(tmp_path: Path, con) -> None:
+    """Issue #13, item 2: a re-delivery far below the version it replaces, or a first delivery far below
+    the median of the previous months, is refused and the month keeps what it had; a sidecar manifest
+    that matches the file vouches for it; one that does not match rejects it."""
+    whole = [session(n) for n in range(1, 121)]
+    assert load_file(con, deliver(tmp_path / "a", "sessions", whole)).status == "loaded"
+
+    half = deliver(tmp_path / "b", "sessions", whole[:60])
+    refused = load_file(con, half)
+    assert refused.status == "rejected" and refused.reason is not None
+    assert refused.reason.startswith("sessions_2025-03.csv: 60 records, 50% of the 120 of the version it "
+                                     "would replace (loaded ")
+    assert "below 80% (OUTCOMES_REDELIVERY_MIN_SHARE) a re-delivery looks partial" in refused.reason
+    assert con.execute("SELECT count(*) FROM raw.sessions").fetchone() == (120,)  # the month kept its version
+
+    write_manifest(half, 61)
+    assert load_file(con, half).reason == (
+        "sessions_2025-03.csv: 60 records, but sessions_2025-03.csv.manifest.json says 61; file rejected")
+    write_manifest(half, 60, "0" * 64)
+    assert load_file(con, half).reason == (
+        "sessions_2025-03.csv: its sha256 is not the one in sessions_2025-03.csv.manifest.json: the file is "
+        "incomplete or not the one the manifest describes; file rejected")
+    half.path.with_name(half.path.name + ".manifest.json").write_text('{"rows": 60,')
+    assert load_file(con, half).reason == (
+        "sessions_2025-03.csv.manifest.json: not JSON (line 1, column 13); expected {\"rows\": <data "
+        "records>, \"sha256\": \"<64 hex digits>\"}; file rejected")
+    write_manifest(half, 60)
+    assert load_file(con, half).status == "loaded"  # the clinic confirms: the month really is smaller
+    assert discover(tmp_path / "b" / "landing").ignored == ()  # the manifest is not a stray file
+
+    for month in ("2025-04", "2025-05"):
+        assert load_file(con, deliver(tmp_path / month, "sessions", whole, month)).status == "loaded"
+    first = load_file(con, deliver(tmp_path / "c", "sessions", whole[:20], "2025-06"))
+    assert first.reason is not None and first.reason.startswith(
+        "sessions_2025-06.csv: 20 records, 17% of the median 120 of the export's previous months (2025-03 .. "
+        "2025-05); below 25% (OUTCOMES_NEW_MONTH_MIN_SHARE) a first delivery looks partial")
 
 
 def test_identical_redelivery_is_a_no_op_and_a_correction_replaces(tmp_path: Path, con) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -268,6 +269,34 @@ def test_defective_exports_are_quarantined_and_the_run_still_succeeds(
         marts = con.execute("SELECT count(*) FROM marts.response_rates WHERE site_id = 'ALL'").fetchone()
     assert balanced and quarantined > 0
     assert marts[0] > 0
+
+
+def test_a_mostly_quarantined_file_stops_the_run_before_publish(
+        settings: Settings, landing: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue #13, item 3: a vitals month with times in a format nobody expected (here 40% of its rows)
+    used to publish shifted figures with warnings only. Now the blocking check stops dbt and publish."""
+    path = landing / "vitals" / "vitals_2025-02.csv"
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    for row in rows[: len(rows) * 2 // 5]:
+        row["measured_at"] = row["measured_at"].replace("-", "/")
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    assert main(["run"]) == 1
+    out = capsys.readouterr().out
+    bad = len(rows) * 2 // 5
+    assert (f"  blocked file:  vitals_2025-02.csv: 40% of its rows quarantined ({bad:,} of {len(rows):,}; "
+            f"the limit is 5%, OUTCOMES_MAX_QUARANTINED_SHARE): measured_at.wrong_type {bad:,}; nothing is "
+            "published until a corrected file arrives or the limit is raised") in out
+    assert "FAILED check staging/vitals:quarantined_share" in out
+    assert not (settings.warehouse / PUBLISHED_NAME).exists()
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:  # dbt never read the month
+        marts = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts'").fetchone()
+    assert marts == (0,)
 
 
 def test_a_failed_dbt_step_names_its_nodes_and_never_their_messages(

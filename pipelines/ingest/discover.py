@@ -12,6 +12,7 @@ from pipelines import contract
 # folder it fills. A landing folder holding it holds generated exports, not a clinic's, and
 # every build made from it is marked synthetic (meta.build, run summary, report banner).
 SYNTHETIC_MANIFEST = Path("_synth") / "manifest.json"
+MANIFEST_SUFFIX = ".manifest.json"  # a delivery's sidecar manifest: <file name>.manifest.json
 
 
 def is_synthetic(landing: Path) -> bool:
@@ -79,7 +80,8 @@ def discover(landing: Path) -> Discovery:
                     unreadable.append(f"{path}: {_not_a_file(path)}; expected a regular file")
                 continue
             if not match or match["export"] != name:
-                ignored.append(path)
+                if not _is_manifest_of_a_delivery(path):
+                    ignored.append(path)
                 continue
             files.setdefault((name, match["month"]), []).append(LandingFile(name, match["month"], path))
     conflicts = [
@@ -89,6 +91,12 @@ def discover(landing: Path) -> Discovery:
     ]
     chosen = tuple(found[0] for _, found in sorted(files.items()) if len(found) == 1)
     return Discovery(chosen, tuple(ignored), tuple(conflicts), tuple(unreadable))
+
+
+def _is_manifest_of_a_delivery(path: Path) -> bool:
+    """`sessions_2025-03.csv.manifest.json` beside its file (read by ingest/completeness.py)."""
+    base = path.name.removesuffix(MANIFEST_SUFFIX)
+    return base != path.name and (path.parent / base).is_file()
 
 
 def _not_a_file(path: Path) -> str:

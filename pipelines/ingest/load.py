@@ -6,7 +6,9 @@ The steps, all set-based in DuckDB:
 3. the rows, into a temporary table (never the warehouse file) with DuckDB's reader told
    the columns, malformed lines going to a rejects table instead of failing the read;
 4. the PHI value scan over every text value and every malformed line, then the id columns'
-   shapes (pipelines/ingest/id_shapes.py): either rejects the file whole;
+   shapes (pipelines/ingest/id_shapes.py), then whether the delivery is whole (a sidecar
+   manifest, the last line, the record count against earlier versions: completeness.py):
+   each rejects the file whole;
 5. in one transaction: the month's rows in raw.<export> replaced, malformed lines kept
    in raw.malformed_lines, the version recorded in raw.file_versions.
 A failure at any step leaves the previous state of the month untouched.
@@ -28,6 +30,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from pipelines import contract
+from pipelines.ingest.completeness import check_complete, check_manifest_digest, read_manifest
 from pipelines.ingest.discover import LandingFile, header_place, sha256_of
 from pipelines.ingest.header import FileRejected, line_ending_problem, read_header
 from pipelines.ingest.id_shapes import check_id_shapes
@@ -255,6 +258,8 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
     rejects: str | None = None
     drift: tuple[str, ...] = ()
     try:
+        manifest = read_manifest(file)
+        check_manifest_digest(file, manifest, digest)
         header = read_header(con, file)
         header_scan = scan_header(file.path.name, file.export, header)
         drift = header_scan.drift
@@ -275,6 +280,9 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
         check_id_shapes(con, file.path.name, "_incoming", load_names(file.export, header),
                         id_patterns() if patterns is None else patterns)
         _reject_runaway_quote(con, file, rejects)
+        accepted = con.execute("SELECT count(*) FROM _incoming").fetchone()[0]  # type: ignore[index]
+        malformed = con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]  # type: ignore[index]
+        check_complete(con, file, int(accepted) + int(malformed), manifest)
     except (FileRejected, PhiRejected) as exc:
         _drop_temps(con, rejects)
         result = LoadResult(file.export, file.month, file.path.name, digest, "rejected", reason=str(exc),
@@ -282,8 +290,6 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
         _record_version(con, file, digest, now, result)
         return result
 
-    accepted = con.execute("SELECT count(*) FROM _incoming").fetchone()[0]  # type: ignore[index]
-    malformed = con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]  # type: ignore[index]
     result = LoadResult(file.export, file.month, file.path.name, digest, "loaded",
                         int(accepted) + int(malformed), int(malformed), drift=drift)
     select = ", ".join(q(c) if c in header else f"NULL::VARCHAR AS {q(c)}" for c in exp.column_names)

@@ -21,7 +21,9 @@ from pipelines import contract
 from pipelines.ingest.assets import OWNERS, raw_asset_key
 from pipelines.partitions import monthly_partitions
 from pipelines.redaction import values_withheld
+from pipelines.settings import ENV_MAX_QUARANTINED_SHARE, share
 from pipelines.validate.quarantine import StageResult, months_with_adoptable_orphans, stage_month
+from pipelines.validate.quarantined_share import over_limit
 
 
 def staging_asset_key(export_name: str) -> AssetKey:
@@ -56,6 +58,11 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
             "rows_accounted", asset=key, blocking=True,
             description="For every file: rows read = rows loaded + rows quarantined + exact duplicates "
             "collapsed (quarantine.file_accounting). Blocks everything downstream when a row is lost.",
+        ), AssetCheckSpec(
+            "quarantined_share", asset=key, blocking=True,
+            description="For every file: the share of its rows quarantined (held orphans excepted) is at "
+            "most OUTCOMES_MAX_QUARANTINED_SHARE (default 5%; files with fewer than 10 such rows pass). "
+            "Above it the run stops before dbt and publish: the published build stays the previous one.",
         )],
         description=(
             f"Typed {export_name} rows that pass every contract rule (staging.{export_name}). Failing rows "
@@ -82,6 +89,8 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
                 "GROUP BY 1 ORDER BY 2 DESC",
                 [[r.month for r in results]],
             ).fetchall()
+            limit = share(ENV_MAX_QUARANTINED_SHARE)
+            too_many = over_limit(con, export_name, results, limit)
         yield MaterializeResult(metadata={
             "dagster/row_count": MetadataValue.int(sum(r.loaded for r in results)),
             "rows_read": MetadataValue.int(sum(r.rows_read for r in results)),
@@ -91,6 +100,8 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
             "duplicates_collapsed": MetadataValue.int(sum(r.collapsed for r in results)),
             **{f"reason:{name}": MetadataValue.int(int(n)) for name, n in reasons},
         })
+        for line in too_many:
+            context.log.error(line)
         unbalanced = [r for r in results if not r.balanced]
         yield AssetCheckResult(
             check_name="rows_accounted",
@@ -102,6 +113,18 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
                 "unbalanced": MetadataValue.md("\n".join(
                     f"- {r.export} {r.month}: read {r.rows_read} != loaded {r.loaded} + quarantined "
                     f"{r.quarantined} + collapsed {r.collapsed}" for r in unbalanced) or "none"),
+            },
+        )
+        yield AssetCheckResult(
+            check_name="quarantined_share",
+            passed=not too_many,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "files_checked": MetadataValue.int(len(results)),
+                "files_over_limit": MetadataValue.int(len(too_many)),
+                "limit": MetadataValue.float(limit),
+                "over_limit": MetadataValue.md("\n".join(f"- {line}" for line in too_many) or "none"),
+                "blocking_reasons": MetadataValue.json(too_many),  # for the run summary
             },
         )
 
