@@ -15,8 +15,20 @@ Clinics deliver three exports every month, one file per export per month:
 
     landing/<export>/<export>_<YYYY-MM>.csv      (also .csv.gz and .parquet)
 
-CSV files are UTF-8, comma-separated, with a header row; fields holding a comma or a
+CSV files are UTF-8, comma-separated, with a header row (names in lower case, as below;
+no Excel `sep=` line) and a line ending after the last line; fields holding a comma or a
 quote are quoted with `"` and inner quotes doubled. An empty field is a missing value.
+
+A file must be whole when it appears in landing (write it under another name, then
+rename it). A sidecar manifest `<file name>.manifest.json` holding
+`{"rows": <data records>, "sha256": "<the file's SHA-256>"}` is optional; when present,
+the file loads only if both match. Without one, a delivery that looks partial is refused
+and the month keeps its previous version: a CSV whose last line has no line ending, a
+re-delivery with fewer than 80% of the records of the version it replaces
+(`OUTCOMES_REDELIVERY_MIN_SHARE`), or a month's first delivery with fewer than 25% of the
+median of the export's previous three months (`OUTCOMES_NEW_MONTH_MIN_SHARE`); counts
+under 100 are not compared. A matching manifest is how a clinic confirms a month that
+really is small.
 Timestamps are ISO 8601 local times without a zone (`2025-03-14T09:30:00`; a space
 instead of `T`, minutes only and fractional seconds are accepted, a zone suffix is not).
 In Parquet, TIMESTAMP columns of any precision are local times; TIMESTAMP WITH TIME ZONE
