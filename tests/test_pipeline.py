@@ -289,8 +289,8 @@ def test_a_mostly_quarantined_file_stops_the_run_before_publish(
     assert main(["run"]) == 1
     out = capsys.readouterr().out
     bad = len(rows) * 2 // 5
-    assert (f"  blocked file:  vitals_2025-02.csv: 40% of its rows quarantined ({bad:,} of {len(rows):,}; "
-            f"the limit is 5%, OUTCOMES_MAX_QUARANTINED_SHARE): measured_at.wrong_type {bad:,}; nothing is "
+    assert (f"  blocked file:  vitals_2025-02.csv: 40.0% of its rows quarantined ({bad:,} of {len(rows):,}; "
+            f"the limit is 5.0%, OUTCOMES_MAX_QUARANTINED_SHARE): measured_at.wrong_type {bad:,}; nothing is "
             "published until a corrected file arrives or the limit is raised") in out
     assert "FAILED check staging/vitals:quarantined_share" in out
     assert not (settings.warehouse / PUBLISHED_NAME).exists()

@@ -41,7 +41,7 @@ def over_limit(con: duckdb.DuckDBPyConnection, export: str, results: Sequence[St
             {"month": result.month, "export": export}).fetchall()
         top = ", ".join(f"{reason} {n:,}" for reason, n in reasons)
         name = file[0] if file else f"{export} {result.month}"
-        lines.append(f"{name}: {lost / result.rows_read:.0%} of its rows quarantined ({lost:,} of "
-                     f"{result.rows_read:,}; the limit is {limit:.0%}, OUTCOMES_MAX_QUARANTINED_SHARE): "
+        lines.append(f"{name}: {lost / result.rows_read:.1%} of its rows quarantined ({lost:,} of "
+                     f"{result.rows_read:,}; the limit is {limit:.1%}, OUTCOMES_MAX_QUARANTINED_SHARE): "
                      f"{top}; nothing is published until a corrected file arrives or the limit is raised")
     return lines
