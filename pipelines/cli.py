@@ -8,10 +8,13 @@ instance (dagster_home/) unless DAGSTER_HOME is set, so the UI shows them later.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -275,14 +278,64 @@ def month_range(text: str) -> tuple[str, str]:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start the Dagster UI on 127.0.0.1 with the project's instance."""
+    from pipelines.code_location import DEFINITIONS_MODULE
+
     _settings(args)
     command = [
-        str(Path(sys.executable).with_name("dagster")), "dev", "-m", "pipelines.definitions",
+        str(Path(sys.executable).with_name("dagster")), "dev", "-m", DEFINITIONS_MODULE,
         "-h", "127.0.0.1", "-p", str(args.port),
     ]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}); "
           "Ctrl-C stops it")
-    return subprocess.call(command)
+    env = {**os.environ, "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                                   *UI_WARNINGS_IGNORED]))}
+    return run_until_stopped(command, env)
+
+
+# `dagster dev` says "use dg dev" (dg is not part of this project's stack); the webserver and code
+# server repeat that BackfillPolicy is beta (main() hides it in this process too).
+UI_WARNINGS_IGNORED = ("ignore:Function `dev_command` is superseded",
+                       "ignore:Parameter `backfill_policy` of function `asset` is currently in beta")
+STOP_GRACE_SECONDS = 30
+
+
+def run_until_stopped(command: list[str], env: dict[str, str]) -> int:
+    """Run `dagster dev` until it ends or this process is told to stop, then stop it and its children.
+
+    `dagster dev` shuts its webserver, daemon and code server down on SIGTERM or SIGINT, but
+    nothing forwarded a SIGTERM sent to `outcomes ui` (a service manager's stop): they outlived
+    it. It is told to stop on either signal, and dies with this process (PR_SET_PDEATHSIG) if
+    this one is killed outright; a group that does not stop in STOP_GRACE_SECONDS is killed.
+    """
+    proc = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    stopping: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    deadline: float | None = None
+    try:
+        while (code := proc.poll()) is None:
+            if stopping and deadline is None:
+                deadline = time.monotonic() + STOP_GRACE_SECONDS
+            if deadline is not None and time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if stopping else code
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: receive SIGTERM when the parent dies (Linux prctl; elsewhere nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def cmd_contract(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """The one Definitions object of the code location: nothing else wires assets and resources."""
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions, definitions, in_process_executor
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
@@ -45,4 +45,9 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     )
 
 
-defs = build_definitions()
+@definitions
+def defs() -> Definitions:
+    """The code location's definitions, built when a process loads it (the UI's code server, a run
+    worker, `outcomes run`), so each sees the folders of its environment at that moment rather
+    than those of whoever imported this module first."""
+    return build_definitions()

@@ -224,9 +224,10 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
     dbt's own progress output goes to warehouse/logs/last_run.log rather than the terminal;
     `progress` (the terminal) gets a line per finished step while the run works.
     """
-    from pipelines.definitions import build_definitions
+    from pipelines.code_location import run_main_job_here
+    from pipelines.settings import export_to_environment
 
-    job = build_definitions(settings).resolve_job_def("main")
+    export_to_environment(settings)  # the code location loads its folders from the environment
     run_id = make_new_run_id()
     log_file = settings.warehouse / "logs" / "last_run.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -239,14 +240,10 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
         if watcher:
             watcher.start()
         try:
-            result = job.execute_in_process(
-                instance=instance,
-                run_config=QUIET_LOGS,
+            result = run_main_job_here(
+                instance, run_id, run_config=QUIET_LOGS,
                 tags={ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1],
-                      **_process_tags()},
-                raise_on_error=False,
-                run_id=run_id,
-            )
+                      **_process_tags()})
         finally:
             if watcher:
                 watcher.stop()
