@@ -332,7 +332,14 @@ def run_until_stopped(command: list[str], env: dict[str, str]) -> int:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: receive SIGTERM when the parent dies (Linux prctl; elsewhere nothing)."""
+    """In the child, before exec: default SIGINT and SIGTERM handling, and SIGTERM when the parent dies.
+
+    Dagster maps SIGTERM to its SIGINT handler; started from a shell's background job, SIGINT is
+    inherited as ignored, and SIGTERM with it: `dagster dev` would then never stop. PR_SET_PDEATHSIG
+    is Linux's; elsewhere the parent's forwarding alone stops it.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
