@@ -15,10 +15,12 @@ from pathlib import Path
 import duckdb
 import pypdfium2
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterEventType, DagsterInstance, RunsFilter
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from pipelines import contract
 from pipelines.cli import build_parser, main
+from pipelines.code_location import DEFINITIONS_MODULE
 from pipelines.partitions import current_month
 from pipelines.publish.report.data import SYNTHETIC_TEXT
 from pipelines.publish.warehouse import PUBLISHED_NAME
@@ -62,6 +64,13 @@ def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Pa
         runs = instance.get_runs()
         assert [r.job_name for r in runs] == ["main"]
         assert runs[0].is_success
+        # A run of the code location `dagster dev -m pipelines.definitions` serves (issue #16): the
+        # UI's timeline and the job's history list runs by this label; re-execution needs the origin.
+        assert runs[0].remote_job_origin is not None and runs[0].job_code_origin is not None
+        label = f"__repository__@{DEFINITIONS_MODULE}"
+        assert runs[0].remote_job_origin.repository_origin.get_label() == label
+        labelled = instance.get_runs(RunsFilter(tags={REPOSITORY_LABEL_TAG: label}))
+        assert [r.run_id for r in labelled] == [runs[0].run_id]
         # Row counts on every materialization that has rows (dbt's stg views and the report do not).
         events = instance.all_logs(runs[0].run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
         keys_without = {e.asset_materialization.asset_key.to_user_string() for e in events

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import psutil
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
@@ -40,7 +41,9 @@ try:
 except ImportError:  # the chromium fixture skips the test
     sync_playwright = None  # type: ignore[assignment]
 
-GROUPS = ("ingest", "validate", "transform", "publish")
+# The stages, with the transform stage as one group per dbt layer (its schema).
+GROUPS = ("ingest", "validate", "reference", "stg", "intermediate", "marts", "reporting", "data_quality",
+          "publish")
 SERVER_START_SECONDS = 120
 LAUNCH_SECONDS = 300  # the launch mutation builds the execution plan; slow on a busy machine
 RUN_SECONDS = 900  # a full run with dbt: ~1 min quiet, several when the machine is shared
@@ -238,7 +241,7 @@ def _check_lineage(page: Page, ui: DagsterUI, shots: Shots) -> None:
     expected = {
         "ingest": {"questionnaires", "sessions", "vitals"},  # raw/<export>
         "validate": {"questionnaires", "sessions", "vitals"},  # staging/<export>
-        "transform": {"adverse_events", "response_rates"},  # marts/...
+        "marts": {"adverse_events", "response_rates"},  # marts/...
         "publish": {"warehouse"},  # publish/warehouse (a stage may gain assets: subsets)
     }
     assert all(names <= set(nodes.get(group, [])) for group, names in expected.items()), nodes
@@ -365,3 +368,15 @@ def test_ui_shows_the_pipeline_and_runs_a_partition_launched_by_clicking(
             shots.publish()
             browser.close()
     assert (settings.warehouse / "outcomes.duckdb").exists(), dagster_ui.tail()
+    _sigterm_leaves_no_process(dagster_ui)
+
+
+def _sigterm_leaves_no_process(ui: DagsterUI) -> None:
+    """SIGTERM to `outcomes ui` alone (as a service manager stops it) stops dagster dev, its webserver,
+    daemon and code servers too (issue #16: they used to outlive it)."""
+    family = [psutil.Process(ui.process.pid), *psutil.Process(ui.process.pid).children(recursive=True)]
+    assert len(family) >= 4, [p.cmdline() for p in family]  # outcomes ui, dagster dev, webserver, daemon, ...
+    ui.process.send_signal(signal.SIGTERM)
+    ui.process.wait(timeout=90)
+    _gone, alive = psutil.wait_procs(family, timeout=60)
+    assert not alive, [p.cmdline()[:4] for p in alive]

@@ -31,7 +31,7 @@ def month_ranges(months: list[str]) -> list[tuple[str, str]]:
 @sensor(
     job=main_job,
     minimum_interval_seconds=60,
-    description="Watches landing/<export>/ for new or changed files (by size and modification time) "
+    description="Watches `landing/<export>/` for new or changed files (by size and modification time) "
     "and requests one run per contiguous block of touched months; the cursor keeps what was seen.",
 )
 def landing_sensor(context: SensorEvaluationContext, folders: Folders) -> Iterator[RunRequest | SkipReason]:

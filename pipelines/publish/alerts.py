@@ -48,7 +48,7 @@ def _first_line(text: str | None) -> str:
 
 @run_failure_sensor(
     default_status=DefaultSensorStatus.RUNNING,
-    description="Writes warehouse/alerts/<time>_run_failed_<run>.txt (and posts to OUTCOMES_ALERT_WEBHOOK) "
+    description="Writes `warehouse/alerts/<time>_run_failed_<run>.txt` (and posts to OUTCOMES_ALERT_WEBHOOK) "
     "naming the job, the run, the failed steps and their errors.",
 )
 def run_failure_alert(context: RunFailureSensorContext, folders: Folders) -> None:

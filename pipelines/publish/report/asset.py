@@ -86,7 +86,7 @@ def write_reports(published: Path, reports: Path, months: list[str],
     owners=OWNERS,
     kinds={"html", "pdf"},
     description=(
-        "reports/outcomes_<YYYY-MM>.html and .pdf: the monthly outcome report for each month of the run, "
+        "`reports/outcomes_<YYYY-MM>.html` and `.pdf`: the monthly outcome report for each month of the run, "
         "rendered from the published warehouse's suppressed `reporting` schema (never the marts). "
         "Headline response and remission for the cohort two months back with 95% Wilson intervals and "
         "a 12-month trend, response by infusion, score trajectories, adverse events per 100 sessions, "
