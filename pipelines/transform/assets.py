@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 from dagster import (
+    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
@@ -28,6 +29,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 from dagster_duckdb import DuckDBResource
+from dagster_shared.record import replace
 
 from pipelines.partitions import monthly_partitions, run_months
 from pipelines.transform.dbt_output import build_failure, console_line, scrub_target, scrub_unfinished
@@ -86,6 +88,16 @@ class OutcomesTranslator(DagsterDbtTranslator):
         new = [AssetDep(key) for key in dict.fromkeys(extra) if key not in known]
         return spec.replace_attributes(deps=[*spec.deps, *new]) if new else spec
 
+    def get_asset_check_spec(self, asset_spec: AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+                             project: Any) -> AssetCheckSpec | None:
+        """dbt's tests as checks, each with a description saying what it tests (dbt's names are cut
+        at 64 characters with a hash, and generic tests carry no description of their own)."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        node = manifest.get("nodes", {}).get(unique_id, {})
+        if spec is None or spec.description or not node.get("test_metadata"):
+            return spec
+        return replace(spec, description=describe_test(node["test_metadata"]))
+
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         """One group per dbt layer, named like its schema: reference (seeds), stg, intermediate,
         marts, reporting, data_quality; 41 nodes in one `transform` group were unreadable."""
@@ -93,6 +105,28 @@ class OutcomesTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return OWNERS
+
+
+def describe_test(metadata: Mapping[str, Any]) -> str:
+    """A dbt generic test in words: "not_null: session_id", "relationships: site_id -> sites.site_id"."""
+    kwargs = metadata.get("kwargs", {})
+    column = kwargs.get("column_name")
+    name = metadata.get("name", "test")
+    if name == "relationships":
+        target = str(kwargs.get("to", "")).removeprefix("ref('").removesuffix("')")
+        return f"relationships: every {column} is a {target}.{kwargs.get('field')}"
+    if name == "accepted_values":
+        return f"accepted_values: {column} is one of {', '.join(map(str, kwargs.get('values', [])))}"
+    if name == "unique_combination_of_columns":
+        return f"unique: one row per {', '.join(kwargs.get('combination', []))}"
+    if name == "expression_is_true":
+        expression = " ".join(str(kwargs.get("expression", "")).split())
+        return f"expression_is_true: {expression[:300]}"
+    if name == "small_cells_protected":
+        unsuppressed = str(kwargs.get("unsuppressed", "")).removeprefix("ref('").removesuffix("')")
+        return (f"small_cells_protected: no {column} of 1-10 is published, nor one recoverable from the "
+                f"unsuppressed {unsuppressed} by {', '.join(kwargs.get('keys', []))}")
+    return f"{name}: {column}" if column else name
 
 
 # Several source tables share a writer (raw/sessions writes raw.sessions and its rows of
