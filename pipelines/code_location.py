@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dagster import DagsterInstance
+from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.execution.api import execute_run
 from dagster._core.execution.job_execution_result import JobExecutionResult
@@ -58,4 +59,9 @@ def run_main_job_here(instance: DagsterInstance, run_id: str, tags: Mapping[str,
             remote_job_origin=job.get_remote_origin(), job_code_origin=job.get_python_origin(),
             asset_selection=None, asset_check_selection=None, asset_graph=repository.asset_graph,
         )
+        # ReconstructableJob keeps its last definitions in a class-wide lru_cache keyed by the job's
+        # origin, which is the same for every run of this process: a second run (the test suite
+        # makes many) would execute the first run's definitions, with the first run's folders.
+        ReconstructableJob.get_definition.cache_clear()
+        ReconstructableJob.get_repository_definition.cache_clear()
         return execute_run(recon_job_from_origin(job.get_python_origin()), run, instance)

@@ -28,6 +28,7 @@ from pipelines.transform.project import DBT_DIR, DBT_STEP_PREFIX
 PID_TAG = "outcomes/pid"
 PROCESS_START_TAG = "outcomes/process_started"
 DBT_TARGET = DBT_DIR / "target"  # dbt/project.py's target_path: dagster-dbt's per-run folders
+SEVERITY_ORDER = ("passed", "warn", "error")
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 # Headline outcome figures over all cohorts, site ALL: (label, instrument, measure).
@@ -135,20 +136,21 @@ def _accounting_from_events(events: list[Any], checks: dict[str, str]) -> list[t
 
     The summary reads no `raw` or `quarantine` table (issue #11: after validate only dbt reads
     them): the validate stage reports its counts as metadata, and its rows_accounted check
-    says whether every file balanced. A partitioned materialization repeats them per month.
+    says whether every file balanced. Each month's materialization carries that month's counts.
     """
-    seen: dict[str, Any] = {}
-    for event in events:
+    fields = ("rows_read", "dagster/row_count", "rows_quarantined", "rows_held_orphans",
+              "duplicates_collapsed")
+    totals: dict[str, dict[str, int]] = {}
+    for event in events:  # one materialization per month of the run, with that month's counts
         if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key.path[0] == "staging":
-            seen[event.asset_key.path[-1]] = event.materialization.metadata
+            count = totals.setdefault(event.asset_key.path[-1], dict.fromkeys(fields, 0))
+            for name, value in event.materialization.metadata.items():
+                if name in count:
+                    count[name] += int(value.value)
     rows = []
-    for export, metadata in sorted(seen.items()):
-        count = {name: int(value.value) for name, value in metadata.items()
-                 if name in ("rows_read", "dagster/row_count", "rows_quarantined", "rows_held_orphans",
-                             "duplicates_collapsed")}
-        rows.append((export, count.get("rows_read", 0), count.get("dagster/row_count", 0),
-                     count.get("rows_quarantined", 0), count.get("rows_held_orphans", 0),
-                     count.get("duplicates_collapsed", 0),
+    for export, count in sorted(totals.items()):
+        rows.append((export, count["rows_read"], count["dagster/row_count"], count["rows_quarantined"],
+                     count["rows_held_orphans"], count["duplicates_collapsed"],
                      checks.get(f"staging/{export}:rows_accounted") == "passed"))
     return rows
 
@@ -252,7 +254,11 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             check = event.asset_check_evaluation_data
             name = f"{'/'.join(check.asset_key.path)}:{check.check_name}"
-            checks[name] = "passed" if check.passed else check.severity.value.lower()
+            state = "passed" if check.passed else check.severity.value.lower()
+            # one evaluation per month: the check's state in the summary is its worst month's
+            if SEVERITY_ORDER.index(state) > SEVERITY_ORDER.index(checks.get(name, "passed")):
+                checks[name] = state
+            checks.setdefault(name, state)
     events = result.all_events
     summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), str(log_file),
                          checks=checks, synthetic=is_synthetic(settings.landing),

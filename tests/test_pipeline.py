@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pypdfium2
 import pytest
-from dagster import DagsterEventType, DagsterInstance, RunsFilter
+from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from pipelines import contract
@@ -77,6 +77,24 @@ def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Pa
                         if "dagster/row_count" not in e.asset_materialization.metadata}
         assert events
         assert all(k.startswith(("stg/", "publish/report")) for k in keys_without), keys_without
+        # A run of three months records each monthly check once per month, passed, and nothing
+        # unpartitioned or skipped in between (issue #16: the partition bar showed red).
+        evaluations = [e.dagster_event.asset_check_evaluation_data for e in instance.all_logs(
+            runs[0].run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]
+        monthly = {}
+        for evaluation in evaluations:
+            if evaluation.check_name in ("files_accepted", "rows_accounted", "quarantined_share", "gx_suite"):
+                monthly.setdefault((evaluation.asset_key.to_user_string(), evaluation.check_name), []).append(
+                    (evaluation.partition, evaluation.passed))
+        assert len(monthly) == 12, sorted(monthly)
+        months = [(m, True) for m in ("2025-01", "2025-02", "2025-03")]
+        assert all(sorted(v) == months for v in monthly.values()), monthly
+        # Row counts per partition: each month's materialization holds that month's rows.
+        per_month = {e.dagster_event.partition: e.asset_materialization.metadata["dagster/row_count"].value
+                     for e in events if e.asset_materialization.asset_key == AssetKey(["staging", "vitals"])}
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        staged = dict(con.execute("SELECT export_month, count(*) FROM staging.vitals GROUP BY 1").fetchall())
+    assert per_month == staged and len(set(per_month.values())) > 1
 
 
 def published_build(settings: Settings) -> dict[str, object]:

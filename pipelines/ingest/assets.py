@@ -1,9 +1,10 @@
 """Partitioned ingestion assets: one per export, loading landing files into raw.<export>."""
 
 from collections.abc import Iterator
+from typing import Any
 
 from dagster import (
-    AssetCheckResult,
+    AssetCheckKey,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
@@ -17,6 +18,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from pipelines import contract
+from pipelines.check_results import evaluations
 from pipelines.ingest.discover import discover
 from pipelines.ingest.load import LoadResult, load_file
 from pipelines.partitions import monthly_partitions
@@ -43,6 +45,18 @@ def _metadata(results: list[LoadResult], missing: list[str], total: int) -> dict
         "files_rejected": MetadataValue.int(len(by_status["rejected"])),
         "months_missing": MetadataValue.text(", ".join(missing) or "none"),
         "schema_drift_columns": MetadataValue.text(", ".join(drift) or "none"),
+    }
+
+
+def _acceptance(result: LoadResult | None) -> tuple[bool, dict[str, MetadataValue]]:
+    """files_accepted for one month: passed unless its file was rejected (no file: nothing to refuse)."""
+    rejected = result is not None and result.status == "rejected"
+    return not rejected, {
+        "file": MetadataValue.text(result.file if result else "none delivered"),
+        "status": MetadataValue.text(result.status if result else "missing"),
+        "rejection": MetadataValue.md(f"- {result.reason}" if rejected and result else "none"),
+        # the reason as data, for the run summary (a reason can span lines)
+        "rejection_reasons": MetadataValue.json([result.reason] if rejected and result else []),
     }
 
 
@@ -73,7 +87,7 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
     @values_withheld(key.to_user_string())
     def _ingest(
         context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
-    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+    ) -> Iterator[Any]:
         found = discover(folders.landing_path)
         patterns = id_patterns()  # this network's id shapes, once for all the run's files
         for conflict in found.conflicts:
@@ -98,24 +112,22 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
                                      f"{result.malformed} malformed")
                 if result.drift:
                     context.log.warning(f"{result.file}: ignored unknown column(s) {', '.join(result.drift)}")
-            total = con.execute(f"SELECT count(*) FROM raw.{export_name} WHERE export_month IN "
-                                f"(SELECT unnest(?::VARCHAR[]))", [list(context.partition_keys)]).fetchone()
+            totals = dict(con.execute(
+                f"SELECT export_month, count(*) FROM raw.{export_name} WHERE export_month IN "
+                "(SELECT unnest(?::VARCHAR[])) GROUP BY 1", [list(context.partition_keys)]).fetchall())
         if missing:
             context.log.warning(f"no {export_name} file in landing for {', '.join(missing)}")
-        yield MaterializeResult(metadata=_metadata(results, missing, int(total[0]) if total else 0))
-        rejected = [r for r in results if r.status == "rejected"]
-        yield AssetCheckResult(
-            check_name="files_accepted",
-            passed=not rejected,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "files_checked": MetadataValue.int(len(results)),
-                "files_rejected": MetadataValue.int(len(rejected)),
-                "rejections": MetadataValue.md("\n".join(f"- {r.reason}" for r in rejected) or "none"),
-                # the same reasons as data, for the run summary (a reason can span lines)
-                "rejection_reasons": MetadataValue.json([r.reason for r in rejected]),
-            },
-        )
+        # Counts per partition (issue #16): each month's materialization says what that month holds.
+        by_month = {r.month: r for r in results}
+        for month in context.partition_keys:
+            month_results = [by_month[month]] if month in by_month else []
+            context.add_asset_metadata(_metadata(month_results, [month] if month in missing else [],
+                                                 int(totals.get(month, 0))), partition_key=month)
+        yield MaterializeResult()
+        yield from evaluations(
+            AssetCheckKey(key, "files_accepted"), context.assets_def.check_specs_by_output_name,
+            {month: _acceptance(by_month.get(month)) for month in context.partition_keys},
+            AssetCheckSeverity.ERROR, blocking=True)
 
     return _ingest
 

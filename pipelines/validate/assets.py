@@ -1,10 +1,11 @@
 """Validate stage: typed staging tables, row-level quarantine and per-file accounting, per export month."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import duckdb
 from dagster import (
-    AssetCheckResult,
+    AssetCheckKey,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
@@ -18,6 +19,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from pipelines import contract
+from pipelines.check_results import evaluations
 from pipelines.ingest.assets import OWNERS, raw_asset_key
 from pipelines.partitions import monthly_partitions
 from pipelines.redaction import values_withheld
@@ -37,6 +39,46 @@ def _loaded_months(con: duckdb.DuckDBPyConnection, export_name: str, months: lis
         [export_name, months],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def _counts(result: StageResult | None, reasons: dict[str, int]) -> dict[str, MetadataValue]:
+    """One month's counts (zeros for a month without a loaded file)."""
+    def n(value: int) -> MetadataValue:
+        return MetadataValue.int(value)
+    return {
+        "dagster/row_count": n(result.loaded if result else 0),
+        "rows_read": n(result.rows_read if result else 0),
+        "rows_quarantined": n(result.quarantined if result else 0),
+        "rows_held_orphans": n(result.held if result else 0),
+        "malformed_lines": n(result.malformed if result else 0),
+        "duplicates_collapsed": n(result.collapsed if result else 0),
+        **{f"reason:{name}": n(count) for name, count in reasons.items()},
+    }
+
+
+def _accounted(result: StageResult | None) -> tuple[bool, dict[str, MetadataValue]]:
+    """rows_accounted for one month: read = loaded + quarantined + collapsed (nothing to check
+    without a file)."""
+    if result is None:
+        return True, {"file": MetadataValue.text("none loaded")}
+    return result.balanced, {
+        "rows_read": MetadataValue.int(result.rows_read), "rows_loaded": MetadataValue.int(result.loaded),
+        "rows_quarantined": MetadataValue.int(result.quarantined),
+        "duplicates_collapsed": MetadataValue.int(result.collapsed),
+    }
+
+
+def _share(result: StageResult | None, line: str | None,
+           limit: float) -> tuple[bool, dict[str, MetadataValue]]:
+    """quarantined_share for one month; the line names the file, the share and the top reasons."""
+    lost = (result.quarantined - result.held) if result else 0
+    return line is None, {
+        "rows_quarantined_not_held": MetadataValue.int(lost),
+        "rows_read": MetadataValue.int(result.rows_read if result else 0),
+        "limit": MetadataValue.float(limit),
+        "over_limit": MetadataValue.md(f"- {line}" if line else "none"),
+        "blocking_reasons": MetadataValue.json([line] if line else []),  # for the run summary
+    }
 
 
 def build_staging_asset(export_name: str) -> AssetsDefinition:
@@ -73,7 +115,7 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
     @values_withheld(key.to_user_string())
     def _stage(
         context: AssetExecutionContext, duckdb: DuckDBResource
-    ) -> Iterator[MaterializeResult | AssetCheckResult]:
+    ) -> Iterator[Any]:
         results: list[StageResult] = []
         with duckdb.get_connection() as con:
             for month in _loaded_months(con, export_name, list(context.partition_keys)):
@@ -83,50 +125,31 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
                     result = stage_month(con, export_name, month)
                     context.log.info(f"{export_name} {month}: re-tried held orphans, {result.held} held")
                     results.append(result)
-            reasons = con.execute(
-                "SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason "
-                f"FROM quarantine.{export_name} WHERE export_month IN (SELECT unnest(?::VARCHAR[]))) "
-                "GROUP BY 1 ORDER BY 2 DESC",
-                [[r.month for r in results]],
-            ).fetchall()
+            reasons: dict[str, dict[str, int]] = {}
+            for month, reason, n in con.execute(
+                    "SELECT export_month, reason, count(*) FROM (SELECT export_month, unnest(reasons) "
+                    f"AS reason FROM quarantine.{export_name} WHERE export_month IN "
+                    "(SELECT unnest(?::VARCHAR[]))) GROUP BY ALL ORDER BY 3 DESC",
+                    [[r.month for r in results]]).fetchall():
+                reasons.setdefault(month, {})[reason] = int(n)
             limit = share(ENV_MAX_QUARANTINED_SHARE)
             too_many = over_limit(con, export_name, results, limit)
-        yield MaterializeResult(metadata={
-            "dagster/row_count": MetadataValue.int(sum(r.loaded for r in results)),
-            "rows_read": MetadataValue.int(sum(r.rows_read for r in results)),
-            "rows_quarantined": MetadataValue.int(sum(r.quarantined for r in results)),
-            "rows_held_orphans": MetadataValue.int(sum(r.held for r in results)),
-            "malformed_lines": MetadataValue.int(sum(r.malformed for r in results)),
-            "duplicates_collapsed": MetadataValue.int(sum(r.collapsed for r in results)),
-            **{f"reason:{name}": MetadataValue.int(int(n)) for name, n in reasons},
-        })
-        for line in too_many:
+        by_month = {r.month: r for r in results}
+        # Counts per partition (issue #16): each month's materialization says what that month holds.
+        for month in context.partition_keys:
+            counts = _counts(by_month.get(month), reasons.get(month, {}))
+            context.add_asset_metadata(counts, partition_key=month)
+        yield MaterializeResult()
+        for line in too_many.values():
             context.log.error(line)
-        unbalanced = [r for r in results if not r.balanced]
-        yield AssetCheckResult(
-            check_name="rows_accounted",
-            passed=not unbalanced,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "files_checked": MetadataValue.int(len(results)),
-                "files_unbalanced": MetadataValue.int(len(unbalanced)),
-                "unbalanced": MetadataValue.md("\n".join(
-                    f"- {r.export} {r.month}: read {r.rows_read} != loaded {r.loaded} + quarantined "
-                    f"{r.quarantined} + collapsed {r.collapsed}" for r in unbalanced) or "none"),
-            },
-        )
-        yield AssetCheckResult(
-            check_name="quarantined_share",
-            passed=not too_many,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "files_checked": MetadataValue.int(len(results)),
-                "files_over_limit": MetadataValue.int(len(too_many)),
-                "limit": MetadataValue.float(limit),
-                "over_limit": MetadataValue.md("\n".join(f"- {line}" for line in too_many) or "none"),
-                "blocking_reasons": MetadataValue.json(too_many),  # for the run summary
-            },
-        )
+        months = sorted(set(context.partition_keys) | set(by_month))  # and months re-tried for orphans
+        checks = context.assets_def.check_specs_by_output_name
+        yield from evaluations(AssetCheckKey(key, "rows_accounted"), checks,
+                               {m: _accounted(by_month.get(m)) for m in months},
+                               AssetCheckSeverity.ERROR, True)
+        yield from evaluations(AssetCheckKey(key, "quarantined_share"), checks,
+                               {m: _share(by_month.get(m), too_many.get(m), limit) for m in months},
+                               AssetCheckSeverity.ERROR, True)
 
     return _stage
 

@@ -1,10 +1,12 @@
 """Great Expectations suites as Dagster asset checks, one per export, counts per expectation."""
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckResult,
+    AssetCheckKey,
     AssetChecksDefinition,
     AssetCheckSeverity,
     MetadataValue,
@@ -13,6 +15,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from pipelines import contract
+from pipelines.check_results import evaluations
 from pipelines.partitions import monthly_partitions
 from pipelines.redaction import values_withheld
 from pipelines.validate.assets import staging_asset_key
@@ -33,21 +36,24 @@ def build_gx_check(export_name: str) -> AssetChecksDefinition:
         ),
     )
     @values_withheld(f"{staging_asset_key(export_name).to_user_string()} GX suite")
-    def _check(context: AssetCheckExecutionContext, duckdb: DuckDBResource) -> AssetCheckResult:
-        outcome = run_suite(Path(duckdb.database), export_name, list(context.partition_keys))
+    def _check(context: AssetCheckExecutionContext, duckdb: DuckDBResource) -> Iterator[Any]:
+        months = list(context.partition_keys)
+        outcome = run_suite(Path(duckdb.database), export_name, months)
         failed = [o for o in outcome.outcomes if not o.success]
-        return AssetCheckResult(
-            passed=outcome.success,
-            severity=AssetCheckSeverity.WARN,
-            metadata={
-                "expectations": MetadataValue.int(len(outcome.outcomes)),
-                "expectations_failed": MetadataValue.int(len(failed)),
-                "rows_checked": MetadataValue.int(max((o.element_count for o in outcome.outcomes),
-                                                      default=0)),
-                "seconds": MetadataValue.float(round(outcome.seconds, 3)),
-                **{f"unexpected:{o.rule}": MetadataValue.int(o.unexpected_count) for o in outcome.outcomes},
-            },
-        )
+        metadata = {
+            "expectations": MetadataValue.int(len(outcome.outcomes)),
+            "expectations_failed": MetadataValue.int(len(failed)),
+            "rows_checked": MetadataValue.int(max((o.element_count for o in outcome.outcomes), default=0)),
+            "seconds": MetadataValue.float(round(outcome.seconds, 3)),
+            # GX validates the run's months as one batch (one suite run, not one per month): every
+            # month of the batch carries the batch's result.
+            "batch_months": MetadataValue.text(f"{months[0]} .. {months[-1]}" if months else "none"),
+            **{f"unexpected:{o.rule}": MetadataValue.int(o.unexpected_count) for o in outcome.outcomes},
+        }
+        yield from evaluations(AssetCheckKey(staging_asset_key(export_name), "gx_suite"),
+                               _check.check_specs_by_output_name,
+                               {month: (outcome.success, metadata) for month in months},
+                               AssetCheckSeverity.WARN, blocking=False)
 
     return _check
 

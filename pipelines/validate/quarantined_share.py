@@ -20,9 +20,10 @@ TOP_REASONS = 3
 
 
 def over_limit(con: duckdb.DuckDBPyConnection, export: str, results: Sequence[StageResult],
-               limit: float) -> list[str]:
-    """One line per file of `results` above the limit: the file, the share, the counts, the top reasons."""
-    lines = []
+               limit: float) -> dict[str, str]:
+    """month -> one line for each file of `results` above the limit: the file, the share, the counts,
+    the top reasons."""
+    lines = {}
     for result in results:
         lost = result.quarantined - result.held  # malformed lines count: they are rows that did not load
         if result.rows_read == 0 or lost < MIN_ROWS or lost / result.rows_read <= limit:
@@ -41,7 +42,8 @@ def over_limit(con: duckdb.DuckDBPyConnection, export: str, results: Sequence[St
             {"month": result.month, "export": export}).fetchall()
         top = ", ".join(f"{reason} {n:,}" for reason, n in reasons)
         name = file[0] if file else f"{export} {result.month}"
-        lines.append(f"{name}: {lost / result.rows_read:.1%} of its rows quarantined ({lost:,} of "
-                     f"{result.rows_read:,}; the limit is {limit:.1%}, OUTCOMES_MAX_QUARANTINED_SHARE): "
-                     f"{top}; nothing is published until a corrected file arrives or the limit is raised")
+        lines[result.month] = (
+            f"{name}: {lost / result.rows_read:.1%} of its rows quarantined ({lost:,} of "
+            f"{result.rows_read:,}; the limit is {limit:.1%}, OUTCOMES_MAX_QUARANTINED_SHARE): "
+            f"{top}; nothing is published until a corrected file arrives or the limit is raised")
     return lines
