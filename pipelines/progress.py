@@ -74,7 +74,7 @@ class RunProgress(threading.Thread):
         self._step_started: dict[str, float] = {}
         # step -> asset -> its table's row count (each partition's materialization repeats the total)
         self._rows: dict[str, dict[str, int]] = {}
-        self._reports: list[str] = []  # report months seen in one poll
+        self._reports: list[str] = []  # report months of the report step, shown when it ends
         self._dbt_last_line = 0.0
 
     def run(self) -> None:
@@ -103,16 +103,20 @@ class RunProgress(threading.Thread):
         except Exception:  # the run has not written its first event yet, or storage is busy
             return
         self._cursor = found.cursor
-        self._reports = []
         for record in found.records:
             try:
                 self._show(record.event_log_entry)
             except Exception as problem:  # progress must never stop a run: say so, in the log
                 print(f"progress: cannot show an event: {problem!r}")
-        if self._reports:  # reports arrive together: one line for them
+
+    def _reports_line(self) -> None:
+        """One line for the report step's months, once it ends (its materializations can arrive over
+        several polls)."""
+        if self._reports:
             months = sorted(self._reports)
             span = months[0] if len(months) == 1 else f"{months[0]} .. {months[-1]}"
             self._line("report", f"{len(months)} monthly report{'s' * (len(months) > 1)} rendered ({span})")
+            self._reports = []
 
     def _poll_dbt(self) -> None:
         """dbt's node count from its own log: a bar on a terminal, else a line every DBT_EVERY_SECONDS."""
@@ -154,8 +158,9 @@ class RunProgress(threading.Thread):
         elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.step_materialization_data.materialization
             rows = materialization.metadata.get("dagster/row_count")
-            if rows is not None:
-                self._rows.setdefault(step, {})[materialization.asset_key.to_user_string()] = int(rows.value)
+            if rows is not None:  # one materialization per month of a monthly asset: the months add up
+                key = (materialization.asset_key.to_user_string(), materialization.partition)
+                self._rows.setdefault(step, {})[key] = int(rows.value)
             if step == "publish__report":
                 self._reports.append(materialization.partition)
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
@@ -163,9 +168,11 @@ class RunProgress(threading.Thread):
                 self._bar.close()
                 self._bar = None
             took = now - self._step_started.get(step, now)
-            tables = self._rows.get(step, {})
-            total = sum(tables.values())
-            rows = f", {total:,} rows in {'its table' if len(tables) == 1 else f'{len(tables)} tables'}" \
+            counts = self._rows.get(step, {})
+            total, tables = sum(counts.values()), len({key for key, _month in counts})
+            rows = f", {total:,} rows in {'its table' if tables == 1 else f'{tables} tables'}" \
                 if total else ""
             verdict = "done" if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
             self._line(stage, f"{step_label(step)} {verdict} in {took:.1f} s{rows}")
+            if step == "publish__report":
+                self._reports_line()
