@@ -247,23 +247,46 @@ def prune_run_targets(target: Path, step: str, keep: int = KEEP_RUN_TARGETS) -> 
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# A monthly dbt model's month column: its rows of a partition are those of that export month.
+MONTH_COLUMNS = ("export_month", "session_month")
+
+
 def with_row_counts(context: AssetExecutionContext, events: Iterable[Any], database: str) -> Iterator[Any]:
     """Add dagster/row_count to each model's and seed's materialization.
 
     dagster-dbt's fetch_row_counts queries while dbt still runs, but DuckDB allows one writer
-    and the dbt process holds the file, so the counts are read once dbt has finished.
+    and the dbt process holds the file, so the counts are read once dbt has finished. A monthly
+    step materializes each model once per month of the run: each month gets its own rows' count
+    (by the model's month column), not the whole table's again.
     """
     events = list(events)
+    months = list(context.partition_keys) if context.assets_def.partitions_def is not None else []
+    counts: dict[str, int] = {}
     with duckdb.connect(database, read_only=True) as con:
-        tables = set(con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall())
-        counts: dict[str, int] = {}
+        columns: dict[tuple[str, str], set[str]] = {}
+        for schema, table, column in con.execute(
+                "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
+                "WHERE NOT internal AND table_oid IN (SELECT table_oid FROM duckdb_tables())").fetchall():
+            columns.setdefault((schema, table), set()).add(column)
         for event in events:
-            if isinstance(event, Output):
-                key = context.asset_key_for_output(event.output_name)
-                table = (key.path[0], key.path[-1])  # keys are <schema>/<table>
-                if table in tables:  # views (stg) have no row count of their own
-                    counts[event.output_name] = con.execute(
-                        f'SELECT count(*) FROM "{table[0]}"."{table[1]}"').fetchone()[0]
+            if not isinstance(event, Output):
+                continue
+            key = context.asset_key_for_output(event.output_name)
+            table = (key.path[0], key.path[-1])  # keys are <schema>/<table>
+            if table not in columns:  # views (stg) have no row count of their own
+                continue
+            month_column = next((c for c in MONTH_COLUMNS if c in columns[table]), None)
+            if months and month_column:
+                per_month = dict(con.execute(
+                    f'SELECT left(CAST("{month_column}" AS VARCHAR), 7), count(*) '
+                    f'FROM "{table[0]}"."{table[1]}" GROUP BY 1').fetchall())
+                for month in months:
+                    count = MetadataValue.int(per_month.get(month, 0))
+                    context.add_asset_metadata({"dagster/row_count": count}, asset_key=key,
+                                               partition_key=month)
+            elif not months:
+                counts[event.output_name] = con.execute(
+                    f'SELECT count(*) FROM "{table[0]}"."{table[1]}"').fetchone()[0]
     for event in events:
         if isinstance(event, Output) and event.output_name in counts:
             row_count = MetadataValue.int(counts[event.output_name])
