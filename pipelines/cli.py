@@ -211,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     from pipelines.ingest.discover import discover
-    from pipelines.partitions import outside_partitions
+    from pipelines.partitions import future_months
     from pipelines.run import run_main_job
 
     found = discover(settings.landing)
@@ -230,8 +230,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not months:
             raise UserError(f"--months {first}..{last}: the landing folder has no exports in that range "
                             f"(it has {found.months[0]} .. {found.months[-1]})")
-    # A month the partitions cannot hold stops the run before anything is loaded (one line each).
-    months, problems = outside_partitions(months)
+    # A month after the current one stops the run before anything is loaded (one line).
+    months, problems = future_months(months)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:

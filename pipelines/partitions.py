@@ -1,25 +1,51 @@
-"""The one partitioning of the project: export months."""
+"""The one partitioning of the project: export months, the months that were delivered.
+
+The partitions are dynamic (issue #16): a month becomes a partition when its files are first
+seen (`outcomes run`, the landing sensor, the monthly schedule), so a complete build shows every
+partition materialized, and a late delivery of an older month is a new partition, never an
+error. Dagster orders dynamic partitions as they were added and resolves a run's range in that
+order, so `register_months` keeps them in month order: an older month added later is placed
+before the ones that follow it (their keys are removed and added again after it; their
+materializations are recorded by key and stay theirs).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from dagster import MonthlyPartitionsDefinition, PartitionKeyRange
+from dagster import DagsterInstance, DynamicPartitionsDefinition
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,
 )
 
-from pipelines.settings import ENV_FIRST_MONTH, first_month
-
-# Keys look like "2025-03", the same text as the landing file names. end_offset=1 keeps the
-# current month available, so an early export for it can still be loaded.
-monthly_partitions = MonthlyPartitionsDefinition(start_date=first_month(), fmt="%Y-%m", end_offset=1)
+EXPORT_MONTHS = "export_months"
+# Keys look like "2025-03", the same text as the landing file names.
+monthly_partitions = DynamicPartitionsDefinition(name=EXPORT_MONTHS)
 
 
-def run_months(tags: Mapping[str, str]) -> list[str]:
+def registration(existing: Sequence[str], delivered: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(keys to delete, keys to add) that make the partitions existing + delivered, in month order."""
+    new = sorted(set(delivered) - set(existing))
+    if not new:
+        return [], []
+    later = [key for key in existing if key > new[0]]  # re-added after the older month
+    return later, sorted({*new, *later})
+
+
+def register_months(instance: DagsterInstance, months: Iterable[str]) -> list[str]:
+    """Make every month of `months` a partition, keeping month order; returns the months added."""
+    delete, add = registration(instance.get_dynamic_partitions(EXPORT_MONTHS), months)
+    for key in delete:
+        instance.delete_dynamic_partition(EXPORT_MONTHS, key)
+    if add:
+        instance.add_dynamic_partitions(EXPORT_MONTHS, add)
+    return [key for key in add if key not in delete]
+
+
+def run_months(tags: Mapping[str, str], instance: DagsterInstance) -> list[str]:
     """The export months a run was launched for, from its tags (one partition, or a range).
 
     Unpartitioned assets (the published file) have no partition keys of their own, but they
@@ -29,34 +55,27 @@ def run_months(tags: Mapping[str, str]) -> list[str]:
         return [tags[PARTITION_NAME_TAG]]
     start, end = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
     if start and end:
-        return monthly_partitions.get_partition_keys_in_range(PartitionKeyRange(start, end))
+        return sorted(key for key in instance.get_dynamic_partitions(EXPORT_MONTHS) if start <= key <= end)
     return []
 
 
 def current_month(now: datetime | None = None) -> str:
-    """This month (UTC), the last one a delivery may be for (partitions end here, end_offset=1)."""
+    """This month (UTC), the last one a delivery may be for."""
     return (now or datetime.now(UTC)).strftime("%Y-%m")
 
 
-def outside_partitions(months: Iterable[str], now: datetime | None = None) -> tuple[list[str], list[str]]:
-    """The delivered months the partitions can hold, and one line for each block that they cannot.
+def future_months(months: Iterable[str], now: datetime | None = None) -> tuple[list[str], list[str]]:
+    """The delivered months that can be partitions, and one line for the months that cannot.
 
-    Any past month is a valid delivery; until partitions follow the delivered months (the
-    operators' UI issue), a month before OUTCOMES_FIRST_MONTH needs that setting moved. A month
-    after the current one is not a delivery but a mistake (a typo in a file name, a clock).
+    Any past month is a valid delivery. A month after the current one is not a delivery but a
+    mistake (a typo in a file name, a wrong clock).
     """
-    first, last = first_month(), current_month(now)
+    last = current_month(now)
     months = sorted(set(months))
-    early = [m for m in months if m < first]
     future = [m for m in months if m > last]
-    problems = []
-    if early:
-        problems.append(f"exports for {_span(early)} are before the first partition month {first}: set "
-                        f"{ENV_FIRST_MONTH}={early[0]} (or earlier) to build them")
-    if future:
-        problems.append(f"exports for {_span(future)} are for months after the current one ({last}): "
-                        "rename or remove them (an export is for a past or the current month)")
-    return [m for m in months if first <= m <= last], problems
+    problems = [f"exports for {_span(future)} are for months after the current one ({last}): rename or "
+                "remove them (an export is for a past or the current month)"] if future else []
+    return [m for m in months if m <= last], problems
 
 
 def _span(months: list[str]) -> str:

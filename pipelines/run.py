@@ -16,6 +16,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from dagster._core.utils import make_new_run_id
 
 from pipelines.ingest.discover import is_synthetic
+from pipelines.partitions import register_months
 from pipelines.progress import RunProgress
 from pipelines.publish.report.asset import REPORT_KEY
 from pipelines.publish.warehouse import PUBLISHED_NAME
@@ -238,6 +239,7 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
     with DagsterInstance.get() as instance, log_file.open("w") as log, \
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         fail_orphaned_runs(instance)
+        register_months(instance, months)  # the run's months are partitions (dynamic: the months delivered)
         watcher = RunProgress(instance, run_id, progress, DBT_TARGET) if progress else None
         if watcher:
             watcher.start()

@@ -17,14 +17,12 @@ from pathlib import Path
 import duckdb
 
 from pipelines import contract
-from pipelines.contract import MONTH_RE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 ENV_LANDING = "OUTCOMES_LANDING"
 ENV_WAREHOUSE = "OUTCOMES_WAREHOUSE"
 ENV_REPORTS = "OUTCOMES_REPORTS"
-ENV_FIRST_MONTH = "OUTCOMES_FIRST_MONTH"
 ENV_GX_MEMORY_LIMIT = "OUTCOMES_GX_MEMORY_LIMIT"
 ENV_ID_PATTERNS = "OUTCOMES_ID_PATTERNS"  # a JSON file {id column: regular expression} for this network
 ENV_TIMEZONE = "OUTCOMES_TIMEZONE"  # the clinics' IANA time zone: Parquet times with a zone become local
@@ -42,7 +40,6 @@ SIZE_RE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNO
 class SettingsError(ValueError):
     """A folder or environment setting a person got wrong: its message is one line naming it."""
 
-DEFAULT_FIRST_MONTH = "2023-01"  # first month of the partition set; earlier exports need this moved
 
 
 @dataclass(frozen=True)
@@ -86,14 +83,6 @@ def export_to_environment(settings: Settings) -> None:
     os.environ[ENV_LANDING] = str(settings.landing)
     os.environ[ENV_WAREHOUSE] = str(settings.warehouse)
     os.environ[ENV_REPORTS] = str(settings.reports)
-
-
-def first_month() -> str:
-    """First month of the monthly partitions (YYYY-MM)."""
-    value = os.environ.get(ENV_FIRST_MONTH, DEFAULT_FIRST_MONTH)
-    if not MONTH_RE.match(value):
-        raise SettingsError(f"{ENV_FIRST_MONTH}={value!r} is not a month: expected YYYY-MM, e.g. 2023-01")
-    return value
 
 
 def id_patterns() -> dict[str, str]:
@@ -168,7 +157,6 @@ def check_settings(settings: Settings) -> None:
         folder: Path = getattr(settings, name)
         if folder.exists() and not folder.is_dir():
             raise SettingsError(f"{flag} / {env}: {folder} is a file; the {name} must be a folder")
-    first_month()
     id_patterns()
     clinic_timezone()
     for name in SHARE_DEFAULTS:

@@ -20,6 +20,7 @@ from dagster import (
     op,
 )
 
+from pipelines.partitions import EXPORT_MONTHS
 from pipelines.publish import alerts
 from pipelines.publish.alerts import export_freshness_sensor, run_failure_alert
 from pipelines.publish.schedules import monthly_outcomes_schedule, previous_month
@@ -38,9 +39,11 @@ def test_previous_month_crosses_the_year() -> None:
 
 def test_schedule_requests_the_previous_month_once_its_exports_are_in(settings: Settings,
                                                                       landing: Path) -> None:
-    context = build_schedule_context(scheduled_execution_time=datetime(2025, 4, 1, 6, tzinfo=UTC),
-                                     resources=folders(settings))
-    request = monthly_outcomes_schedule(context)
+    with DagsterInstance.get() as instance:
+        context = build_schedule_context(scheduled_execution_time=datetime(2025, 4, 1, 6, tzinfo=UTC),
+                                         resources=folders(settings), instance=instance)
+        request = monthly_outcomes_schedule(context)
+        assert instance.get_dynamic_partitions(EXPORT_MONTHS) == ["2025-03"]  # a partition before its run
     assert request.partition_key == "2025-03"
     assert request.run_key == "monthly:2025-03"
     assert request.job_name in (None, "main")

@@ -12,13 +12,16 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from pipelines.definitions import build_definitions
 from pipelines.ingest.sensors import landing_sensor, month_ranges
+from pipelines.partitions import EXPORT_MONTHS
 from pipelines.resources import Folders
 from pipelines.settings import Settings
 
 
 def tick(settings: Settings, cursor: str | None) -> SensorExecutionData:
-    context = build_sensor_context(cursor=cursor, resources={"folders": Folders.from_settings(settings)})
-    return landing_sensor.evaluate_tick(context)
+    with DagsterInstance.get() as instance:  # the test's DAGSTER_HOME: new months become partitions there
+        context = build_sensor_context(cursor=cursor, resources={"folders": Folders.from_settings(settings)},
+                                       instance=instance)
+        return landing_sensor.evaluate_tick(context)
 
 
 def ranges(data: SensorExecutionData) -> list[tuple[str, str]]:
@@ -34,6 +37,8 @@ def test_month_ranges_group_contiguous_months() -> None:
 def test_first_tick_requests_everything_then_only_what_changed(settings: Settings, landing: Path) -> None:
     first = tick(settings, None)
     assert ranges(first) == [("2025-01", "2025-03")]
+    with DagsterInstance.get() as instance:  # the months delivered are the partitions (issue #16)
+        assert instance.get_dynamic_partitions(EXPORT_MONTHS) == ["2025-01", "2025-02", "2025-03"]
     assert tick(settings, first.cursor).skip_message.startswith("no new or changed files")
 
     changed = landing / "vitals" / "vitals_2025-02.csv"

@@ -474,7 +474,7 @@ def run_measured(command: list[str], env: dict[str, str], home: Path, log: Path,
     return result
 
 
-def child_env(home: Path, project_root: Path, first_month: str | None) -> dict[str, str]:
+def child_env(home: Path, project_root: Path) -> dict[str, str]:
     """The child's environment: its own DAGSTER_HOME, this source tree first on the path, folders by flag."""
     folders = ("OUTCOMES_LANDING", "OUTCOMES_WAREHOUSE", "OUTCOMES_REPORTS")  # flags say them instead
     env = {k: v for k, v in os.environ.items() if k not in folders}
@@ -482,6 +482,4 @@ def child_env(home: Path, project_root: Path, first_month: str | None) -> dict[s
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_root), os.environ.get("PYTHONPATH")]))
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     env["PYTHONWARNINGS"] = "ignore"
-    if first_month:
-        env["OUTCOMES_FIRST_MONTH"] = first_month
     return env

@@ -38,7 +38,7 @@ import psutil
 
 from pipelines.bench.landing import Network, ensure_network, link_months, measure_floor
 from pipelines.bench.measure import STAGE_LABELS, STAGES, child_env, run_measured
-from pipelines.settings import PROJECT_ROOT, first_month
+from pipelines.settings import PROJECT_ROOT
 from pipelines.synth import SynthConfig
 
 GIB = 1024**3
@@ -134,23 +134,23 @@ def _outcomes_cli() -> str:
     return str(found) if found.exists() else "outcomes"
 
 
-def cold_build(network: Network, months: list[str], root: Path, env_first: str | None) -> dict[str, object]:
+def cold_build(network: Network, months: list[str], root: Path) -> dict[str, object]:
     """`outcomes run` over `months` from a fresh landing, warehouse and Dagster instance."""
     folders = RunFolders.fresh(root)
     link_months(network, folders.landing, months)
     command = [_outcomes_cli(), "run", *folders.flags()]
-    result = run_measured(command, child_env(folders.home, PROJECT_ROOT, env_first), folders.home,
+    result = run_measured(command, child_env(folders.home, PROJECT_ROOT), folders.home,
                           folders.log_dir / "run.log", network.rows(months), PROJECT_ROOT / "dbt" / "target")
     result.update(months=len(months), first_month=months[0], last_month=months[-1])
     result["_folders"] = folders
     return result
 
 
-def new_month(network: Network, folders: RunFolders, month: str, env_first: str | None) -> dict[str, object]:
+def new_month(network: Network, folders: RunFolders, month: str) -> dict[str, object]:
     """Deliver `month` into an existing landing and run the main job for that month only."""
     link_months(network, folders.landing, [month])
     command = [sys.executable, "-m", "pipelines.bench.run_months", *folders.flags(), "--first", month]
-    result = run_measured(command, child_env(folders.home, PROJECT_ROOT, env_first), folders.home,
+    result = run_measured(command, child_env(folders.home, PROJECT_ROOT), folders.home,
                           folders.log_dir / f"run_{month}.log", network.rows([month]),
                           PROJECT_ROOT / "dbt" / "target")
     result.update(months=1, first_month=month, last_month=month)
@@ -237,7 +237,6 @@ def bench_network(config: SynthConfig, out: Path, *, full_cold: bool = True, gx_
     network = ensure_network(out / "network", config)
     result["network"] = network.to_dict()
     months, last = network.months, network.months[-1]
-    env_first = network.months[0] if network.months[0] < first_month() else None
     result["dbt_parse_seconds"] = prepare_dbt_manifest()
     runs_dir = out / "runs"
     shutil.rmtree(runs_dir, ignore_errors=True)
@@ -251,14 +250,14 @@ def bench_network(config: SynthConfig, out: Path, *, full_cold: bool = True, gx_
 
     runs: dict[str, dict[str, object]] = {}
     if full_cold:
-        runs["cold_build"] = cold_build(network, months, runs_dir / "cold_build", env_first)
+        runs["cold_build"] = cold_build(network, months, runs_dir / "cold_build")
         _say(f"cold build ({len(months)} months): {runs['cold_build']['wall_seconds']:.1f} s, "
              f"success={runs['cold_build'].get('success')}")
-    runs["history"] = cold_build(network, months[:-1], runs_dir / "history", env_first)
+    runs["history"] = cold_build(network, months[:-1], runs_dir / "history")
     _say(f"history ({len(months) - 1} months): {runs['history']['wall_seconds']:.1f} s, "
          f"success={runs['history'].get('success')}")
     history_folders: RunFolders = runs["history"]["_folders"]  # type: ignore[assignment]
-    runs["new_month"] = new_month(network, history_folders, last, env_first)
+    runs["new_month"] = new_month(network, history_folders, last)
     _say(f"new month {last}: {runs['new_month']['wall_seconds']:.1f} s, "
          f"success={runs['new_month'].get('success')}")
 

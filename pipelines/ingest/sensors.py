@@ -9,7 +9,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from pipelines.ingest.discover import discover
 from pipelines.jobs import main_job
-from pipelines.partitions import outside_partitions
+from pipelines.partitions import future_months, register_months
 from pipelines.resources import Folders
 
 
@@ -38,10 +38,13 @@ def landing_sensor(context: SensorEvaluationContext, folders: Folders) -> Iterat
     seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
     found = discover(folders.landing_path)
     current = {str(f.path): [f.path.stat().st_size, f.path.stat().st_mtime_ns] for f in found.files}
-    changed, problems = outside_partitions(
+    changed, problems = future_months(
         {f.month for f in found.files if seen.get(str(f.path)) != current[str(f.path)]})
     for problem in problems:
         context.log.error(problem)
+    added = register_months(context.instance, changed)  # a new month becomes a partition first
+    if added:
+        context.log.info(f"new partitions: {', '.join(added)}")
     if not changed:
         yield SkipReason(f"no new or changed files among {len(current)} in {folders.landing_path}")
         return

@@ -36,7 +36,7 @@ PUBLISHED_KEYS = sorted((k for step in dbt_steps for k in step.keys if k.path[0]
 def published_warehouse(
     context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
 ) -> MaterializeResult:
-    months = run_months(context.run.tags)
+    months = run_months(context.run.tags, context.instance)
     synthetic = is_synthetic(folders.landing_path)
     done = publish(Path(duckdb.database), folders.warehouse_path, context.run_id, months, synthetic)
     context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables"

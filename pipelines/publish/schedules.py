@@ -7,6 +7,7 @@ from dagster import RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 from pipelines import contract
 from pipelines.ingest.discover import discover
 from pipelines.jobs import main_job
+from pipelines.partitions import register_months
 from pipelines.resources import Folders
 
 
@@ -35,4 +36,5 @@ def monthly_outcomes_schedule(
     missing = missing_exports(folders, month)
     if missing:
         return SkipReason(f"{month}: no {', '.join(missing)} export in {folders.landing_path} yet")
+    register_months(context.instance, [month])  # the sensor may not have seen it yet
     return RunRequest(run_key=f"monthly:{month}", partition_key=month, tags={"outcomes/trigger": "monthly"})

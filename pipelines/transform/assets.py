@@ -144,7 +144,7 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     steps of a run pass the same ones. dbt unit tests check the SQL, not the data: they run in
     the test suite (tests/test_dbt_models.py), not on every production build.
     """
-    months = run_months(context.run.tags)
+    months = run_months(context.run.tags, context.instance)
     dbt_vars = {"min_month": months[0], "max_month": months[-1]} if months else None
     # A test runs in the first step where all its parents are built (dbt's "buildable"): a
     # relationships test from stg/sessions to the stop_reasons seed runs with the monthly step,
