@@ -32,6 +32,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipelines.ingest.discover import discover
+from pipelines.partitions import register_months
 from pipelines.settings import PROJECT_ROOT, Settings
 
 try:
@@ -265,15 +266,15 @@ def _check_asset_checks_listed(page: Page, ui: DagsterUI, shots: Shots) -> None:
     shots.take("checks_raw_sessions")
 
 
-def _launch_one_partition(page: Page, ui: DagsterUI, shots: Shots, month: str) -> None:
+def _launch_one_partition(page: Page, ui: DagsterUI, shots: Shots, month: str, months: list[str]) -> None:
     """Materialize all on the lineage graph, one custom partition, Launch 1 run."""
     page.goto(f"{ui.url}/asset-groups")
     page.get_by_role("button", name="Materialize all").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(re.compile(r"Launch runs to materialize \d+ assets"))
-    partitions = dialog.get_by_placeholder(re.compile(r"^ex: "))  # "ex: 2023-01, 2023-02, [...]"
-    partitions.fill(month)
-    partitions.press("Enter")
+    dialog.get_by_text("Custom", exact=True).click()  # the delivered months (dynamic partitions), each a tag
+    for other in (m for m in months if m != month):
+        dialog.locator(f'[data-tooltip="{other}"] [aria-label="close"]').click()
     expect(dialog).to_contain_text("1 partition")
     launch = dialog.get_by_role("button", name="Launch 1 run")
     expect(launch).to_be_enabled()
@@ -352,7 +353,9 @@ def test_ui_shows_the_pipeline_and_runs_a_partition_launched_by_clicking(
             done("lineage graph checked")
             _check_asset_checks_listed(page, dagster_ui, shots)
             done("asset checks listed")
-            _launch_one_partition(page, dagster_ui, shots, month)
+            with DagsterInstance.get() as instance:  # what the landing sensor's first tick does
+                register_months(instance, discover(landing).months)
+            _launch_one_partition(page, dagster_ui, shots, month, discover(landing).months)
             done(f"run for {month} launched")
             run_id = _wait_for_the_ui_run(page, dagster_ui, shots, month)
             done(f"run {run_id} succeeded")
