@@ -1,10 +1,13 @@
 """The Dagster UI in a real browser: `outcomes ui` serves the project, and a person can use it.
 
 Unit tests prove the definitions load; only a browser proves what a quality team member sees:
-the four stages in the lineage graph, the asset checks on an asset's page, and a partition
-launched by clicking that runs to success. The test starts `outcomes ui` on a free port with the
-settings fixture's folders and DAGSTER_HOME, drives headless Chromium (Debian's, no browser
-download) through Playwright, and confirms the run in the same Dagster instance the UI used.
+the stages and dbt layers in the lineage graph, the asset checks on an asset's page, a build made
+by `outcomes run` in the timeline and the job's history with every delivered month a materialized
+partition and each month's row count, and a partition launched by clicking that runs to success;
+then SIGTERM to `outcomes ui` leaves no process behind (issue #16). The test starts `outcomes ui`
+on a free port with the settings fixture's folders and DAGSTER_HOME, drives headless Chromium
+(Debian's, no browser download) through Playwright, and confirms the runs in the same Dagster
+instance the UI used.
 
 Screenshots go to tmp_path (and OUTCOMES_SCREENSHOTS when set) so a failure can be looked at.
 """
@@ -27,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import duckdb
 import psutil
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipelines.ingest.discover import discover
-from pipelines.partitions import register_months
+from pipelines.partitions import EXPORT_MONTHS
 from pipelines.settings import PROJECT_ROOT, Settings
 
 try:
@@ -266,12 +270,49 @@ def _check_asset_checks_listed(page: Page, ui: DagsterUI, shots: Shots) -> None:
     shots.take("checks_raw_sessions")
 
 
+def _build_with_the_cli(ui: DagsterUI) -> str:
+    """`outcomes run` on the same folders and instance while the UI is up: the run a data engineer
+    starts from a terminal or cron. Returns its run id."""
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--quiet"], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=RUN_SECONDS, env=os.environ.copy())
+    assert done.returncode == 0, f"{done.stdout[-3000:]}{done.stderr[-3000:]}{ui.tail()}"
+    with DagsterInstance.get() as instance:
+        (run,) = instance.get_runs(RunsFilter(job_name="main"))
+        return run.run_id
+
+
+def _check_the_cli_build(page: Page, ui: DagsterUI, shots: Shots, run_id: str, months: list[str]) -> None:
+    """Issue #16: the CLI run is a run of the code location (timeline, the job's history), and a complete
+    build looks complete: every month a partition, all materialized, each month's checks passed."""
+    page.goto(f"{ui.url}/overview/activity/timeline")
+    expect(page.get_by_text("pipelines.definitions").first).to_be_visible()
+    expect(page.get_by_text("main", exact=True).first).to_be_visible()  # the job row, its run a bar
+    shots.take("timeline_cli_run")
+    page.goto(f"{ui.url}/locations/pipelines.definitions/jobs/main/runs")
+    expect(page.locator(f"a[href='/runs/{run_id}']").first).to_be_visible()
+    shots.take("job_history_cli_run")
+    page.goto(f"{ui.url}/assets/staging/vitals?view=partitions")
+    expect(page.get_by_text(f"Materialized ({len(months)})")).to_be_visible()
+    expect(page.get_by_text("Missing (0)")).to_be_visible()
+    expect(page.get_by_text("Failed (0)")).to_be_visible()
+    shots.take("partitions_all_materialized")
+    with duckdb.connect(str(Path(os.environ["OUTCOMES_WAREHOUSE"]) / "build.duckdb"), read_only=True) as con:
+        query = "SELECT count(*) FROM staging.vitals WHERE export_month = ?"
+        rows = con.execute(query, [months[1]]).fetchone()
+    page.get_by_text(months[1], exact=True).first.click()  # a month's partition: that month's rows
+    expect(page.get_by_text(re.compile(rf"^({rows[0]}|{rows[0]:,})$")).first).to_be_visible()
+    shots.take("partition_row_count")
+    with DagsterInstance.get() as instance:  # the partitions are the months delivered
+        assert instance.get_dynamic_partitions(EXPORT_MONTHS) == months
+
+
 def _launch_one_partition(page: Page, ui: DagsterUI, shots: Shots, month: str, months: list[str]) -> None:
     """Materialize all on the lineage graph, one custom partition, Launch 1 run."""
     page.goto(f"{ui.url}/asset-groups")
     page.get_by_role("button", name="Materialize all").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(re.compile(r"Launch runs to materialize \d+ assets"))
+    dialog.get_by_text("All", exact=True).click()  # after a complete build the default ("missing") is none
     dialog.get_by_text("Custom", exact=True).click()  # the delivered months (dynamic partitions), each a tag
     for other in (m for m in months if m != month):
         dialog.locator(f'[data-tooltip="{other}"] [aria-label="close"]').click()
@@ -353,8 +394,10 @@ def test_ui_shows_the_pipeline_and_runs_a_partition_launched_by_clicking(
             done("lineage graph checked")
             _check_asset_checks_listed(page, dagster_ui, shots)
             done("asset checks listed")
-            with DagsterInstance.get() as instance:  # what the landing sensor's first tick does
-                register_months(instance, discover(landing).months)
+            cli_run = _build_with_the_cli(dagster_ui)
+            done("outcomes run finished")
+            _check_the_cli_build(page, dagster_ui, shots, cli_run, discover(landing).months)
+            done("the CLI build shown healthy")
             _launch_one_partition(page, dagster_ui, shots, month, discover(landing).months)
             done(f"run for {month} launched")
             run_id = _wait_for_the_ui_run(page, dagster_ui, shots, month)
