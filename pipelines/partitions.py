@@ -73,10 +73,14 @@ def future_months(months: Iterable[str], now: datetime | None = None) -> tuple[l
     last = current_month(now)
     months = sorted(set(months))
     future = [m for m in months if m > last]
-    problems = [f"exports for {_span(future)} are for months after the current one ({last}): rename or "
-                "remove them (an export is for a past or the current month)"] if future else []
+    counted = f" ({len(future)} months)" if len(future) > 1 else ""
+    problems = [f"exports for {month_span(future)}{counted} are for months after the current one ({last}): "
+                "rename or remove them (an export is for a past or the current month)"] if future else []
     return [m for m in months if m <= last], problems
 
 
-def _span(months: list[str]) -> str:
-    return months[0] if len(months) == 1 else f"{months[0]} .. {months[-1]} ({len(months)} months)"
+def month_span(months: Sequence[str]) -> str:
+    """'2025-03', or '2025-01 .. 2025-06' for sorted months; 'none' for none."""
+    if not months:
+        return "none"
+    return months[0] if len(months) == 1 else f"{months[0]} .. {months[-1]}"

@@ -17,6 +17,7 @@ from typing import TextIO
 from dagster import DagsterEventType, DagsterInstance
 from tqdm import tqdm
 
+from pipelines.partitions import month_span
 from pipelines.transform.project import DBT_STEP_PREFIX
 
 # Step key prefix -> the stage a person knows it by (README: ingest, validate, transform, publish).
@@ -72,8 +73,8 @@ class RunProgress(threading.Thread):
         self._cursor: str | None = None
         self._finished = threading.Event()
         self._step_started: dict[str, float] = {}
-        # step -> asset -> its table's row count (each partition's materialization repeats the total)
-        self._rows: dict[str, dict[str, int]] = {}
+        # step -> (asset, month) -> that materialization's row count (a monthly asset has one per month)
+        self._rows: dict[str, dict[tuple[str, str | None], int]] = {}
         self._reports: list[str] = []  # report months of the report step, shown when it ends
         self._dbt_last_line = 0.0
 
@@ -114,8 +115,8 @@ class RunProgress(threading.Thread):
         several polls)."""
         if self._reports:
             months = sorted(self._reports)
-            span = months[0] if len(months) == 1 else f"{months[0]} .. {months[-1]}"
-            self._line("report", f"{len(months)} monthly report{'s' * (len(months) > 1)} rendered ({span})")
+            self._line("report", f"{len(months)} monthly report{'s' * (len(months) > 1)} rendered "
+                                 f"({month_span(months)})")
             self._reports = []
 
     def _poll_dbt(self) -> None:

@@ -251,22 +251,20 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
         finally:
             if watcher:
                 watcher.stop()
-    checks = {}
-    for event in result.all_events:
+    events = result.all_events
+    checks: dict[str, str] = {}
+    for event in events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             check = event.asset_check_evaluation_data
             name = f"{'/'.join(check.asset_key.path)}:{check.check_name}"
             state = "passed" if check.passed else check.severity.value.lower()
             # one evaluation per month: the check's state in the summary is its worst month's
-            if SEVERITY_ORDER.index(state) > SEVERITY_ORDER.index(checks.get(name, "passed")):
-                checks[name] = state
-            checks.setdefault(name, state)
-    events = result.all_events
+            checks[name] = max(checks.get(name, state), state, key=SEVERITY_ORDER.index)
     summary = RunSummary(result.success, result.run_id, months, str(settings.build_db), str(log_file),
                          checks=checks, synthetic=is_synthetic(settings.landing),
-                         failed_steps=[_failure_line(event, run_id) for event in result.all_events
+                         failed_steps=[_failure_line(event, run_id) for event in events
                                        if event.event_type_value == "STEP_FAILURE"],
-                         accounting=_accounting_from_events(result.all_events, checks),
+                         accounting=_accounting_from_events(events, checks),
                          rejections=_reasons_from_events(events, "files_accepted", "rejection_reasons"),
                          blocked=_reasons_from_events(events, "quarantined_share", "blocking_reasons"))
     if settings.build_db.exists():
@@ -279,7 +277,7 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
         summary.published = f"{published} (build {build_id}, {built_at:%Y-%m-%d %H:%M} UTC, read-only)"
         if run_id != result.run_id:
             summary.published += ": the previous build, unchanged by this run"
-    for event in result.all_events:  # the latest month's report, if this run rendered it
+    for event in events:  # the latest month's report, if this run rendered it
         if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == REPORT_KEY \
                 and event.partition == months[-1]:
             metadata = event.materialization.metadata

@@ -43,7 +43,6 @@ def check_id_shapes(con: duckdb.DuckDBPyConnection, file_name: str, table: str, 
             values = f"{count} value{'s are' if count != 1 else ' is'}"
             problems.append(f"{file_name}: column {column!r}: {values} not an id of this network's "
                             f"shape ({patterns[column]}), first at {row_place(file_name, first_line)}; file "
-                            "rejected, values "
-                            "not shown")
+                            "rejected, values not shown")
     if problems:
         raise FileRejected("\n".join(problems))

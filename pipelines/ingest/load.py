@@ -110,13 +110,13 @@ _TIMESTAMP_COLUMNS = {e: tuple(c.name for c in contract.export(e).columns if c.d
                       for e in contract.EXPORTS}
 
 
-def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: list[str]) -> str:
-    """Read the file's rows into temp table _incoming (all text, `load_names`, line_number); returns the
-    rejects table."""
+def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: list[str],
+                   names: list[str]) -> str:
+    """Read the file's rows into temp table _incoming (all text, columns named `names` from
+    `load_names`, line_number); returns the rejects table."""
     path = lit(str(file.path))
     scan = next(_scan_ids)
     rejects, scans = f"_rejects_{scan}", f"_reject_scans_{scan}"
-    names = load_names(file.export, header)
     con.execute("DROP TABLE IF EXISTS _incoming")
     if file.is_parquet:
         # Columns by position (t(p1, p2, ...)), whatever the file calls them; the row order made a
@@ -267,17 +267,18 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
             raise PhiRejected(header_scan.phi)
         if header_scan.missing_required:
             raise FileRejected(missing_columns_message(file, header, header_scan.missing_required))
+        names = load_names(file.export, header)
         try:
-            rejects = _read_incoming(con, file, header)
+            rejects = _read_incoming(con, file, header, names)
         except duckdb.Error as exc:
             raise _unreadable(file, exc) from None
-        findings = scan_values(con, file.path.name, "_incoming", header, load_names(file.export, header))
+        findings = scan_values(con, file.path.name, "_incoming", header, names)
         findings += scan_values(
             con, file.path.name, f"(SELECT csv_line, line AS line_number FROM {rejects})", ["csv_line"]
         )
         if findings:
             raise PhiRejected(findings)
-        check_id_shapes(con, file.path.name, "_incoming", load_names(file.export, header),
+        check_id_shapes(con, file.path.name, "_incoming", names,
                         id_patterns() if patterns is None else patterns)
         _reject_runaway_quote(con, file, rejects)
         accepted = con.execute("SELECT count(*) FROM _incoming").fetchone()[0]  # type: ignore[index]

@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines import contract
 from pipelines.check_results import evaluations
-from pipelines.partitions import monthly_partitions
+from pipelines.partitions import month_span, monthly_partitions
 from pipelines.redaction import values_withheld
 from pipelines.validate.assets import staging_asset_key
 from pipelines.validate.gx_runner import run_suite
@@ -47,7 +47,7 @@ def build_gx_check(export_name: str) -> AssetChecksDefinition:
             "seconds": MetadataValue.float(round(outcome.seconds, 3)),
             # GX validates the run's months as one batch (one suite run, not one per month): every
             # month of the batch carries the batch's result.
-            "batch_months": MetadataValue.text(f"{months[0]} .. {months[-1]}" if months else "none"),
+            "batch_months": MetadataValue.text(month_span(months)),
             **{f"unexpected:{o.rule}": MetadataValue.int(o.unexpected_count) for o in outcome.outcomes},
         }
         yield from evaluations(AssetCheckKey(staging_asset_key(export_name), "gx_suite"),
