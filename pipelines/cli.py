@@ -32,6 +32,7 @@ from pipelines.settings import (
     export_to_environment,
     load_settings,
 )
+from pipelines.writer_lock import LockTimeout
 
 
 class UserError(SettingsError):
@@ -444,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{build_parser().prog} {args.command}: error: {problem}", file=sys.stderr)
         return 2
+    except LockTimeout as problem:  # another writer held the warehouse for longer than the timeout
+        print(f"{build_parser().prog} {args.command}: error: {problem}", file=sys.stderr)
+        return 1
     except Exception as problem:  # a bug or the machine, not the user: still one line unless --debug
         if args.debug:
             raise

@@ -2,7 +2,6 @@
 
 from dagster import Definitions, definitions, in_process_executor
 from dagster_dbt import DbtCliResource
-from dagster_duckdb import DuckDBResource
 
 from pipelines.ingest.assets import ingest_assets
 from pipelines.ingest.sensors import landing_sensor
@@ -11,7 +10,7 @@ from pipelines.publish.alerts import export_freshness_sensor, run_failure_alert
 from pipelines.publish.assets import published_warehouse
 from pipelines.publish.report.asset import monthly_report
 from pipelines.publish.schedules import monthly_outcomes_schedule
-from pipelines.resources import Folders
+from pipelines.resources import Folders, WarehouseDuckDB
 from pipelines.settings import Settings, export_to_environment, load_settings
 from pipelines.transform.assets import dbt_steps
 from pipelines.transform.project import DBT_DIR, dbt_executable
@@ -37,7 +36,8 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         sensors=[landing_sensor, export_freshness_sensor, run_failure_alert],
         executor=in_process_executor,
         resources={
-            "duckdb": DuckDBResource(database=str(settings.build_db)),
+            # one run at a time writes the warehouse: the resource holds its writer lock for the run
+            "duckdb": WarehouseDuckDB(database=str(settings.build_db), warehouse=str(settings.warehouse)),
             "folders": Folders.from_settings(settings),
             "dbt": DbtCliResource(project_dir=str(DBT_DIR), profiles_dir=str(DBT_DIR),
                                   dbt_executable=dbt_executable()),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,11 +26,13 @@ from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
 from pipelines.sql import has_table
 from pipelines.transform.project import DBT_DIR, DBT_STEP_PREFIX
+from pipelines.writer_lock import writer_lock
 
 # Runs started by `outcomes run` carry the process that ran them, so a later run can tell a
 # crashed run (process gone) from one still going.
 PID_TAG = "outcomes/pid"
 PROCESS_START_TAG = "outcomes/process_started"
+TRIGGER_TAG = "outcomes/trigger"  # what started a run: outcomes run, landing_sensor, retract, reproduce
 DBT_TARGET = DBT_DIR / "target"  # dbt/project.py's target_path: dagster-dbt's per-run folders
 SEVERITY_ORDER = ("passed", "warn", "error")
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -221,19 +226,47 @@ def fail_orphaned_runs(instance: DagsterInstance) -> list[str]:
     return failed
 
 
-def run_main_job(settings: Settings, months: list[str], progress: TextIO | None = None) -> RunSummary:
+LOGS_KEPT = 30  # per-run log files kept in warehouse/logs (older ones are removed)
+
+
+def run_log_file(settings: Settings, run_id: str) -> Path:
+    """This run's own log file, warehouse/logs/run_<UTC time>_<run id>.log; `last_run.log` links to the
+    newest. Written only while the run holds the writer lock, so no two runs share a log."""
+    logs = settings.warehouse / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for old in sorted(logs.glob("run_*.log"))[:-(LOGS_KEPT - 1)]:
+        old.unlink(missing_ok=True)
+    path = logs / f"run_{datetime.now(UTC):%Y%m%dT%H%M%S}_{run_id[:8]}.log"
+    link = logs / "last_run.log"
+    staged = logs / f".last_run.{run_id[:8]}.tmp"
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(path.name)
+    os.replace(staged, link)  # a regular last_run.log of an older version is replaced too
+    return path
+
+
+def run_main_job(settings: Settings, months: list[str], progress: TextIO | None = None,
+                 trigger: str = "outcomes run") -> RunSummary:
     """Materialize every asset for the month range in a single run; the run lands in DAGSTER_HOME.
 
-    dbt's own progress output goes to warehouse/logs/last_run.log rather than the terminal;
-    `progress` (the terminal) gets a line per finished step while the run works.
+    Holds the warehouse's writer lock from before the run to after the summary's reads (another
+    writer makes it wait, saying who, on stderr). dbt's own progress output goes to this run's
+    log file rather than the terminal; `progress` (the terminal) gets a line per finished step.
     """
+    def waiting(message: str) -> None:
+        print(f"waiting: {message}", file=sys.stderr, flush=True)
+
+    with writer_lock(settings.warehouse, trigger, on_wait=waiting):
+        return _run_locked(settings, months, progress, trigger)
+
+
+def _run_locked(settings: Settings, months: list[str], progress: TextIO | None, trigger: str) -> RunSummary:
     from pipelines.code_location import run_main_job_here
     from pipelines.settings import export_to_environment
 
     export_to_environment(settings)  # the code location loads its folders from the environment
     run_id = make_new_run_id()
-    log_file = settings.warehouse / "logs" / "last_run.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file = run_log_file(settings, run_id)
     # Dagster's console logger (errors, stack traces, "Not executing" lines) and dbt's output go
     # to the log file; the terminal gets the summary, which names the failed steps in one line each.
     with DagsterInstance.get() as instance, log_file.open("w") as log, \
@@ -247,7 +280,7 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
             result = run_main_job_here(
                 instance, run_id, run_config=QUIET_LOGS,
                 tags={ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1],
-                      **_process_tags()})
+                      TRIGGER_TAG: trigger, **_process_tags()})
         finally:
             if watcher:
                 watcher.stop()
