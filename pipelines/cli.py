@@ -266,6 +266,47 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retract(args: argparse.Namespace) -> int:
+    """Take one export month out of the build (kept in the warehouse's history), then run the month so
+    the marts, the published build and the month's report no longer hold it."""
+    from pipelines.history.retract import record_retraction
+    from pipelines.run import run_main_job
+
+    settings = _settings(args)
+    done = record_retraction(settings, args.export, args.month, args.reason)
+    what = done.source_file or f"{args.export} {args.month} (no current file)"
+    print(f"retracted {what} at {done.retracted_at:%Y-%m-%d %H:%M:%S} UTC; a later delivery of the month "
+          "undoes it. Running the month:")
+    started = time.perf_counter()
+    summary = run_main_job(settings, [args.month], progress=None if args.quiet else sys.stdout,
+                           trigger="outcomes retract")
+    print(summary.render(time.perf_counter() - started))
+    return 0 if summary.success else 1
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Rebuild a past build from the file versions the warehouse kept, into a new folder."""
+    from pipelines.history.reproduce import builds, reproduce
+
+    settings = _settings(args)
+    if args.list or not args.build:
+        listed = builds(settings)
+        if not listed:
+            print(f"no builds recorded in {settings.build_db}")
+        for build_id, built_at, months in listed:
+            span = f"{months[0]} .. {months[-1]}" if months else "no months"
+            print(f"{build_id}  {built_at} UTC  {span}")
+        if not args.list:
+            raise UserError("--build is required (the list above shows the latest builds)")
+        return 0
+    if not args.out:
+        raise UserError("--out is required: an empty folder for the reproduced warehouse")
+    started = time.perf_counter()
+    summary = reproduce(settings, args.build, Path(args.out), progress=None if args.quiet else sys.stdout)
+    print(summary.render(time.perf_counter() - started))
+    return 0 if summary.success else 1
+
+
 def month_range(text: str) -> tuple[str, str]:
     """YYYY-MM..YYYY-MM (or one month), both inclusive."""
     first, _, last = text.partition("..")
@@ -421,6 +462,35 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     doc.add_argument("--write", metavar="PATH", help="write to PATH instead of printing")
     doc.set_defaults(func=cmd_contract)
+
+    retract = sub.add_parser(
+        "retract", help="take one export month out of the build, with an audit row",
+        description=cmd_retract.__doc__ + " The rows stay in the warehouse's history; a later delivery "
+        "of the month (other bytes, or the file written into landing again) undoes the retraction.",
+        epilog="examples:\n  outcomes retract --month 2025-03 --export vitals "
+        "--reason \"clinic withdrew the file: wrong site's monitor\"",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    retract.add_argument("--month", type=month, required=True, metavar="YYYY-MM", help="the export month")
+    retract.add_argument("--export", required=True, choices=contract.EXPORTS, help="the export")
+    retract.add_argument("--reason", required=True,
+                         help="why (kept and published in data_quality.retractions: no identifiers)")
+    retract.add_argument("--quiet", action="store_true", help="no progress lines: only the summary")
+    _add_folder_flags(retract)
+    retract.set_defaults(func=cmd_retract)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="rebuild a past build from the kept file versions into a new folder",
+        description=cmd_reproduce.__doc__ + " The new folder gets the build's warehouse (outcomes.duckdb, "
+        "meta.build.reproduces naming the original) and reports; run with the same code and settings.",
+        epilog="examples:\n  outcomes reproduce --list\n"
+        "  outcomes reproduce --build 3f2c9a1e-... --out /tmp/build_2025_06",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    reproduce.add_argument("--build", metavar="BUILD_ID", help="the build id (meta.build.build_id)")
+    reproduce.add_argument("--out", metavar="DIR", help="an empty folder for the reproduced warehouse")
+    reproduce.add_argument("--list", action="store_true", help="list the latest builds and stop")
+    reproduce.add_argument("--quiet", action="store_true", help="no progress lines: only the summary")
+    _add_folder_flags(reproduce, landing=False)
+    reproduce.set_defaults(func=cmd_reproduce)
 
     report = sub.add_parser("report", help="render one month's report from the published warehouse",
                             description=cmd_report.__doc__,

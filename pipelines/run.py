@@ -58,6 +58,8 @@ class RunSummary:
     accounting: list[tuple] = field(default_factory=list)
     rejections: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)  # files that loaded but stop the run (quarantined share)
+    held_by_correction: list[str] = field(default_factory=list)  # "vitals 2025-02: 140 rows"
+    retracted: list[str] = field(default_factory=list)  # landing files left out: their month is retracted
     figures: dict[str, int] = field(default_factory=dict)
     outcomes: list[tuple[str, int, int]] = field(default_factory=list)  # label, n_met, n_eligible
     ae_per_100: float | None = None
@@ -90,6 +92,10 @@ class RunSummary:
                          f"{collapsed:>9,}  {'yes' if balanced else 'NO'}")
         lines += [f"  rejected file: {reason}" for reason in self.rejections]
         lines += [f"  blocked file:  {reason}" for reason in self.blocked]
+        lines += [f"  left out:      {note}" for note in self.retracted]
+        lines += [f"  held by a correction: {held} name a session or patient a corrected or retracted "
+                  "sessions file removed (re-deliver that month, or `outcomes retract` it)"
+                  for held in self.held_by_correction]
         if self.figures:
             lines += ["", "  " + ", ".join(f"{n:,} {label}" for label, n in self.figures.items())]
         for label, met, eligible in self.outcomes:
@@ -159,6 +165,17 @@ def _accounting_from_events(events: list[Any], checks: dict[str, str]) -> list[t
                      count["rows_held_orphans"], count["duplicates_collapsed"],
                      checks.get(f"staging/{export}:rows_accounted") == "passed"))
     return rows
+
+
+def _held_by_correction(events: list[Any]) -> list[str]:
+    """'vitals 2025-02: 140 rows' for each month this run staged with rows a correction orphaned."""
+    held = []
+    for event in events:
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key.path[0] == "staging":
+            n = event.materialization.metadata.get("rows_held_by_correction")
+            if n is not None and int(n.value):
+                held.append(f"{event.asset_key.path[-1]} {event.partition}: {int(n.value):,} rows")
+    return sorted(held)
 
 
 def _reasons_from_events(events: list[Any], check: str, key: str) -> list[str]:
@@ -246,7 +263,7 @@ def run_log_file(settings: Settings, run_id: str) -> Path:
 
 
 def run_main_job(settings: Settings, months: list[str], progress: TextIO | None = None,
-                 trigger: str = "outcomes run") -> RunSummary:
+                 trigger: str = "outcomes run", tags: dict[str, str] | None = None) -> RunSummary:
     """Materialize every asset for the month range in a single run; the run lands in DAGSTER_HOME.
 
     Holds the warehouse's writer lock from before the run to after the summary's reads (another
@@ -257,10 +274,11 @@ def run_main_job(settings: Settings, months: list[str], progress: TextIO | None 
         print(f"waiting: {message}", file=sys.stderr, flush=True)
 
     with writer_lock(settings.warehouse, trigger, on_wait=waiting):
-        return _run_locked(settings, months, progress, trigger)
+        return _run_locked(settings, months, progress, {TRIGGER_TAG: trigger, **(tags or {})})
 
 
-def _run_locked(settings: Settings, months: list[str], progress: TextIO | None, trigger: str) -> RunSummary:
+def _run_locked(settings: Settings, months: list[str], progress: TextIO | None,
+                tags: dict[str, str]) -> RunSummary:
     from pipelines.code_location import run_main_job_here
     from pipelines.settings import export_to_environment
 
@@ -280,7 +298,7 @@ def _run_locked(settings: Settings, months: list[str], progress: TextIO | None, 
             result = run_main_job_here(
                 instance, run_id, run_config=QUIET_LOGS,
                 tags={ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1],
-                      TRIGGER_TAG: trigger, **_process_tags()})
+                      **tags, **_process_tags()})
         finally:
             if watcher:
                 watcher.stop()
@@ -299,7 +317,9 @@ def _run_locked(settings: Settings, months: list[str], progress: TextIO | None, 
                                        if event.event_type_value == "STEP_FAILURE"],
                          accounting=_accounting_from_events(events, checks),
                          rejections=_reasons_from_events(events, "files_accepted", "rejection_reasons"),
-                         blocked=_reasons_from_events(events, "quarantined_share", "blocking_reasons"))
+                         blocked=_reasons_from_events(events, "quarantined_share", "blocking_reasons"),
+                         held_by_correction=_held_by_correction(events),
+                         retracted=_reasons_from_events(events, "files_accepted", "retraction_notes"))
     if settings.build_db.exists():
         _read_figures(summary, settings.build_db)
     published = settings.warehouse / PUBLISHED_NAME

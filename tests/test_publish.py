@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -12,8 +14,10 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.publish import warehouse
+from pipelines.publish.build_record import BuildRecord
 from pipelines.publish.warehouse import PUBLISHED_NAME, publish
 from pipelines.settings import Settings
+from pipelines.writer_lock import LOCK_NAME
 
 READER = textwrap.dedent("""
     import sys, duckdb
@@ -51,13 +55,19 @@ def test_run_publishes_a_read_only_copy_with_the_marts(capsys: pytest.CaptureFix
     assert not list(built.warehouse.glob(".*.tmp"))
 
 
+def _record() -> BuildRecord:
+    """A new build of the same file (a build id of its own, like every publish)."""
+    return BuildRecord(str(uuid.uuid4()), datetime.now(UTC).replace(tzinfo=None), "test-run", ["2025-01"],
+                       False, None)
+
+
 def test_a_reader_keeps_its_snapshot_while_a_new_build_is_swapped_in(built: Settings) -> None:
     published = built.warehouse / PUBLISHED_NAME
     reader = subprocess.Popen([sys.executable, "-c", READER, str(published)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     try:
         before = reader.stdout.readline().split()
-        new = publish(built.build_db, built.warehouse, "test-run", ["2025-01"])
+        new = publish(built.build_db, built.warehouse, _record())
         reader.stdin.write("\n")
         reader.stdin.flush()
         after = reader.stdout.readline().split()
@@ -81,7 +91,7 @@ def test_a_failed_publish_leaves_the_previous_file_intact(built: Settings,
 
     monkeypatch.setattr(warehouse, "_tables", a_table_vanishes)
     with pytest.raises(duckdb.Error):
-        publish(built.build_db, built.warehouse, "test-run", ["2025-01"])
+        publish(built.build_db, built.warehouse, _record())
     assert build_id(published) == previous
-    files = sorted(p.name for p in built.warehouse.iterdir() if p.is_file())
+    files = sorted(p.name for p in built.warehouse.iterdir() if p.is_file() and p.name != LOCK_NAME)
     assert files == ["build.duckdb", PUBLISHED_NAME]

@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines import contract
 from pipelines.check_results import evaluations
-from pipelines.ingest.discover import discover
+from pipelines.ingest.discover import discover, is_synthetic
 from pipelines.ingest.load import LoadResult, load_file
 from pipelines.partitions import monthly_partitions
 from pipelines.redaction import values_withheld
@@ -34,7 +34,8 @@ def raw_asset_key(export_name: str) -> AssetKey:
 
 
 def _metadata(results: list[LoadResult], missing: list[str], total: int) -> dict[str, MetadataValue]:
-    by_status = {s: [r for r in results if r.status == s] for s in ("loaded", "unchanged", "rejected")}
+    by_status = {s: [r for r in results if r.status == s]
+                 for s in ("loaded", "unchanged", "rejected", "retracted")}
     drift = sorted({c for r in results for c in r.drift})
     return {
         "dagster/row_count": MetadataValue.int(total),
@@ -43,6 +44,7 @@ def _metadata(results: list[LoadResult], missing: list[str], total: int) -> dict
         "files_loaded": MetadataValue.int(len(by_status["loaded"])),
         "files_unchanged": MetadataValue.int(len(by_status["unchanged"])),
         "files_rejected": MetadataValue.int(len(by_status["rejected"])),
+        "files_retracted": MetadataValue.int(len(by_status["retracted"])),
         "months_missing": MetadataValue.text(", ".join(missing) or "none"),
         "schema_drift_columns": MetadataValue.text(", ".join(drift) or "none"),
     }
@@ -57,6 +59,8 @@ def _acceptance(result: LoadResult | None) -> tuple[bool, dict[str, MetadataValu
         "rejection": MetadataValue.md(f"- {result.reason}" if rejected and result else "none"),
         # the reason as data, for the run summary (a reason can span lines)
         "rejection_reasons": MetadataValue.json([result.reason] if rejected and result else []),
+        "retraction_notes": MetadataValue.json(
+            [result.reason] if result is not None and result.status == "retracted" else []),
     }
 
 
@@ -90,6 +94,7 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
     ) -> Iterator[Any]:
         found = discover(folders.landing_path)
         patterns = id_patterns()  # this network's id shapes, once for all the run's files
+        synthetic = is_synthetic(folders.landing_path)
         for conflict in found.conflicts:
             context.log.warning(f"more than one file for {conflict}; none of them loaded")
         for problem in found.unreadable:
@@ -103,10 +108,12 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
                 if file is None:
                     missing.append(month)
                     continue
-                result = load_file(con, file, patterns)
+                result = load_file(con, file, patterns, synthetic)
                 results.append(result)
                 if result.status == "rejected":
                     context.log.error(f"rejected: {result.reason}")
+                elif result.status == "retracted":
+                    context.log.warning(result.reason)
                 else:
                     context.log.info(f"{result.file}: {result.status}, {result.records} records, "
                                      f"{result.malformed} malformed")

@@ -9,8 +9,12 @@ The steps, all set-based in DuckDB:
    shapes (pipelines/ingest/id_shapes.py), then whether the delivery is whole (a sidecar
    manifest, the last line, the record count against earlier versions: completeness.py):
    each rejects the file whole;
-5. in one transaction: the month's rows in raw.<export> replaced, malformed lines kept
-   in raw.malformed_lines, the version recorded in raw.file_versions.
+5. in one transaction: the month's rows in raw.<export> replaced (the rows they replace move
+   to raw.<export>_superseded, kept for reproducing past builds), malformed lines kept in
+   raw.malformed_lines (likewise), the version recorded in raw.file_versions.
+A month an operator retracted (`outcomes retract`) stays out while the retracted file sits in
+landing untouched: delivering a file again (other bytes, or the same bytes written anew)
+undoes the retraction.
 A failure at any step leaves the previous state of the month untouched.
 
 Raw tables keep every contract column as VARCHAR so that one bad value never fails a
@@ -51,7 +55,7 @@ class LoadResult:
     month: str
     file: str
     sha256: str
-    status: str  # loaded | unchanged | rejected
+    status: str  # loaded | unchanged | rejected | retracted
     records: int = 0  # data records read: loaded into raw + malformed
     malformed: int = 0
     reason: str | None = None  # why a file was rejected; never holds a row value
@@ -212,7 +216,8 @@ def _drop_temps(con: duckdb.DuckDBPyConnection, rejects: str | None) -> None:
 
 
 def _record_version(
-    con: duckdb.DuckDBPyConnection, file: LandingFile, digest: str, now: datetime, result: LoadResult
+    con: duckdb.DuckDBPyConnection, file: LandingFile, digest: str, now: datetime, result: LoadResult,
+    synthetic: bool = False,
 ) -> None:
     if result.status == "loaded":
         con.execute(
@@ -226,19 +231,54 @@ def _record_version(
         if latest == (digest, result.status, result.reason):
             return  # the same bytes rejected for the same reason as last time: one row says it
     con.execute(
-        "INSERT INTO raw.file_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO raw.file_versions (export, export_month, source_file, file_sha256, size_bytes, records, "
+        "malformed, status, reason, schema_drift, recorded_at, is_current, synthetic) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [file.export, file.month, file.path.name, digest, file.path.stat().st_size, result.records,
          result.malformed, result.status, result.reason, list(result.drift), now,
-         result.status == "loaded"],
+         result.status == "loaded", synthetic],
     )
 
 
+def _still_retracted(con: duckdb.DuckDBPyConnection, file: LandingFile, digest: str) -> str | None:
+    """When the month's latest event is a retraction of these bytes and the file was not written
+    since: the retraction's reason (the file stays out). Otherwise None (a re-delivery)."""
+    row = con.execute(
+        "SELECT file_sha256, retracted_at, reason FROM raw.retractions WHERE export = ? AND export_month = ? "
+        "AND retracted_at >= coalesce((SELECT max(recorded_at) FROM raw.file_versions WHERE export = ? "
+        "AND export_month = ? AND status = 'loaded'), TIMESTAMP '1900-01-01') "
+        "ORDER BY retracted_at DESC LIMIT 1",
+        [file.export, file.month, file.export, file.month]).fetchone()
+    if row is None:
+        return None
+    sha, retracted_at, reason = row
+    written = datetime.fromtimestamp(file.path.stat().st_mtime, UTC).replace(tzinfo=None)
+    return reason if sha in (digest, None) and written <= retracted_at else None
+
+
+def supersede(con: duckdb.DuckDBPyConnection, export: str, month: str, digest: str | None, now: datetime,
+               why: str) -> None:
+    """Move the month's current rows and malformed lines to the superseded tables (inside the
+    caller's transaction). `digest`: a version coming back as current leaves the superseded
+    tables, so each version's rows are kept exactly once."""
+    for table, where in ((f"raw.{export}", "export_month = $m"),
+                         ("raw.malformed_lines", "export = $e AND export_month = $m")):
+        params = {"m": month, "e": export} if "$e" in where else {"m": month}
+        if digest is not None:
+            con.execute(f"DELETE FROM {table}_superseded WHERE {where} AND file_sha256 = $d",
+                        {**params, "d": digest})
+        con.execute(f"INSERT INTO {table}_superseded SELECT *, $now, $why FROM {table} WHERE {where}",
+                    {**params, "now": now, "why": why})
+        con.execute(f"DELETE FROM {table} WHERE {where}", params)
+
+
 def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
-              patterns: Mapping[str, str] | None = None) -> LoadResult:
+              patterns: Mapping[str, str] | None = None, synthetic: bool = False) -> LoadResult:
     """Load (or skip, or reject) one landing file; see the module docstring for the steps.
 
     `patterns`: the id columns' shapes (settings.id_patterns(), read once by the caller for all
-    its files); read here when not given.
+    its files); read here when not given. `synthetic`: the landing folder holds generated exports
+    (recorded with the version, so a build holding it is marked synthetic).
     """
     ensure_ingest_tables(con)
     digest = sha256_of(file.path)
@@ -252,6 +292,11 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
     if seen:
         return LoadResult(file.export, file.month, file.path.name, digest, "unchanged", int(seen[0]),
                           int(seen[1]), seen[2])
+    retracted = _still_retracted(con, file, digest)
+    if retracted is not None:
+        return LoadResult(file.export, file.month, file.path.name, digest, "retracted",
+                          reason=f"{file.path.name}: retracted ({retracted}); deliver the file again to "
+                          "undo the retraction")
 
     now = datetime.now(UTC).replace(tzinfo=None)
     exp = contract.export(file.export)
@@ -288,7 +333,7 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
         _drop_temps(con, rejects)
         result = LoadResult(file.export, file.month, file.path.name, digest, "rejected", reason=str(exc),
                             drift=drift)
-        _record_version(con, file, digest, now, result)
+        _record_version(con, file, digest, now, result, synthetic)
         return result
 
     result = LoadResult(file.export, file.month, file.path.name, digest, "loaded",
@@ -296,19 +341,17 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
     select = ", ".join(q(c) if c in header else f"NULL::VARCHAR AS {q(c)}" for c in exp.column_names)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM raw.{exp.name} WHERE export_month = ?", [file.month])
+        supersede(con, exp.name, file.month, digest, now, "re-delivery")
         con.execute(
             f"INSERT INTO raw.{exp.name} SELECT {select}, ?, ?, ?, line_number, ? FROM _incoming",
             [file.month, file.path.name, digest, now],
         )
-        con.execute("DELETE FROM raw.malformed_lines WHERE export = ? AND export_month = ?",
-                    [file.export, file.month])
         con.execute(
             "INSERT INTO raw.malformed_lines SELECT ?, ?, ?, ?, line, error_type, column_name, "
             f"error_message, csv_line, ? FROM {rejects}",
             [file.export, file.month, file.path.name, digest, now],
         )
-        _record_version(con, file, digest, now, result)
+        _record_version(con, file, digest, now, result, synthetic)
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")

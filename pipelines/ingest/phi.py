@@ -369,6 +369,13 @@ def shown_column(column: str, position: int) -> str:
     return column
 
 
+def identifier_in_text(text: str) -> str | None:
+    """What identifier a piece of free text written by a person (a retraction's reason) looks like
+    it holds, by the value patterns of the file scan; None when it looks like none."""
+    kind = next((k for k, p in _PY_LOOSE.items() if p.search(text)), None)
+    return _KIND_LABELS.get(kind, kind) if kind else None
+
+
 def scan_header(file_name: str, export: str, columns: Sequence[str]) -> HeaderScan:
     """Flag identifier-named columns outside the contract; list drift and missing required columns.
 

@@ -1,5 +1,7 @@
 """Publish stage: the read-only warehouse for quality teams, rebuilt and swapped in after each build."""
 
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb as duckdb_module  # the asset's `duckdb` argument is the resource
@@ -9,6 +11,7 @@ from dagster_duckdb import DuckDBResource
 from pipelines.ingest.assets import OWNERS
 from pipelines.ingest.discover import is_synthetic
 from pipelines.partitions import run_months
+from pipelines.publish.build_record import REPRODUCES_TAG, record_build
 from pipelines.publish.warehouse import COPIED_SCHEMAS, PUBLISHED_NAME, publish
 from pipelines.redaction import values_withheld
 from pipelines.resources import Folders
@@ -36,10 +39,16 @@ PUBLISHED_KEYS = sorted((k for step in dbt_steps for k in step.keys if k.path[0]
 def published_warehouse(
     context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
 ) -> MaterializeResult:
-    months = run_months(context.run.tags, context.instance)
-    synthetic = is_synthetic(folders.landing_path)
-    done = publish(Path(duckdb.database), folders.warehouse_path, context.run_id, months, synthetic)
-    context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables"
+    with duckdb.get_connection() as con:  # recorded in the build file first: reproducible by its id
+        record = record_build(con, str(uuid.uuid4()), datetime.now(UTC).replace(tzinfo=None), context.run_id,
+                              is_synthetic(folders.landing_path), context.run.tags.get(REPRODUCES_TAG))
+    absent = sorted(set(run_months(context.run.tags, context.instance)) - set(record.months))
+    if absent:  # asked for, but retracted or never loaded
+        context.log.warning(f"the build holds no file version for {', '.join(absent)}")
+    synthetic = record.synthetic
+    done = publish(Path(duckdb.database), folders.warehouse_path, record)
+    held = ", ".join(record.months) or "none"
+    context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables, months {held}"
                      + (", SYNTHETIC DEMO DATA)" if synthetic else ")"))
     with duckdb_module.connect(str(done.path), read_only=True) as con:
         rows = con.execute("SELECT sum(n_rows)::BIGINT FROM meta.build_tables").fetchone()[0]
@@ -50,4 +59,5 @@ def published_warehouse(
         "tables": MetadataValue.int(done.tables),
         "size_bytes": MetadataValue.int(done.size_bytes),
         "synthetic": MetadataValue.bool(synthetic),
+        "months": MetadataValue.text(", ".join(record.months) or "none"),
     })

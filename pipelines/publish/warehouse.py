@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+
+from pipelines.publish.build_record import BuildRecord
 
 PUBLISHED_NAME = "outcomes.duckdb"
 
@@ -60,16 +60,16 @@ def _remove_stale_temporaries(warehouse: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-def publish(build_db: Path, warehouse: Path, run_id: str, months: list[str],
-            synthetic: bool = False) -> Published:
+def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
     """Copy the readers' tables from build_db into a new file and atomically replace the published one.
 
-    `synthetic`: the build was made from generated exports (pipelines.ingest.discover.is_synthetic);
-    meta.build says so, and so does every report rendered from it.
+    `record`: the build as pipelines.publish.build_record recorded it in the build file: meta.build
+    says which months it holds and whether it is synthetic (every report rendered from it says so
+    too), meta.build_file_versions which file version of each export month.
     """
     _remove_stale_temporaries(warehouse)
     target = warehouse / PUBLISHED_NAME
-    build_id = str(uuid.uuid4())
+    build_id = record.build_id
     temporary = warehouse / f".{PUBLISHED_NAME}.{build_id}.tmp"
     count = 0
     try:
@@ -94,9 +94,20 @@ def publish(build_db: Path, warehouse: Path, run_id: str, months: list[str],
                 con.execute("INSERT INTO meta.build_tables VALUES (?, ?, ?)", [schema, table, n_rows])
             con.execute(
                 "CREATE TABLE meta.build AS SELECT ?::VARCHAR AS build_id, ?::TIMESTAMP AS built_at, "
-                "?::VARCHAR AS dagster_run_id, ?::VARCHAR[] AS months, ?::BOOLEAN AS synthetic",
-                [build_id, datetime.now(UTC).replace(tzinfo=None), run_id, months, synthetic],
+                "?::VARCHAR AS dagster_run_id, ?::VARCHAR[] AS months, ?::BOOLEAN AS synthetic, "
+                "?::VARCHAR AS reproduces",
+                [build_id, record.built_at, record.run_id, record.months, record.synthetic,
+                 record.reproduces],
             )
+            con.execute(
+                "CREATE TABLE meta.build_file_versions (export VARCHAR, export_month VARCHAR, "
+                "source_file VARCHAR, file_sha256 VARCHAR, rows_read BIGINT)")
+            if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'build' "
+                           "AND schema_name = 'meta' AND table_name = 'build_file_versions'").fetchone()[0]:
+                con.execute(
+                    "INSERT INTO meta.build_file_versions SELECT export, export_month, source_file, "
+                    "file_sha256, rows_read FROM build.meta.build_file_versions WHERE build_id = ? "
+                    "ORDER BY ALL", [build_id])
             con.execute("DETACH build")
             con.execute("CHECKPOINT")
         with temporary.open("rb") as handle:

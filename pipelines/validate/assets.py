@@ -24,8 +24,15 @@ from pipelines.ingest.assets import OWNERS, raw_asset_key
 from pipelines.partitions import monthly_partitions
 from pipelines.redaction import values_withheld
 from pipelines.settings import ENV_MAX_QUARANTINED_SHARE, share
-from pipelines.validate.quarantine import StageResult, months_with_adoptable_orphans, stage_month
-from pipelines.validate.quarantined_share import over_limit
+from pipelines.validate.quarantine import (
+    StageResult,
+    clear_month,
+    months_with_adoptable_orphans,
+    months_with_lost_parents,
+    retracted_months,
+    stage_month,
+)
+from pipelines.validate.quarantined_share import earlier_months_over_limit, over_limit
 
 
 def staging_asset_key(export_name: str) -> AssetKey:
@@ -50,6 +57,7 @@ def _counts(result: StageResult | None, reasons: dict[str, int]) -> dict[str, Me
         "rows_read": n(result.rows_read if result else 0),
         "rows_quarantined": n(result.quarantined if result else 0),
         "rows_held_orphans": n(result.held if result else 0),
+        "rows_held_by_correction": n(result.held_by_correction if result else 0),
         "malformed_lines": n(result.malformed if result else 0),
         "duplicates_collapsed": n(result.collapsed if result else 0),
         **{f"reason:{name}": n(count) for name, count in reasons.items()},
@@ -118,12 +126,22 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
     ) -> Iterator[Any]:
         results: list[StageResult] = []
         with duckdb.get_connection() as con:
+            for month in retracted_months(con, export_name, list(context.partition_keys)):
+                clear_month(con, export_name, month)
+                context.log.warning(f"{export_name} {month}: retracted, its rows left staging and quarantine")
             for month in _loaded_months(con, export_name, list(context.partition_keys)):
                 results.append(stage_month(con, export_name, month))
             for month in months_with_adoptable_orphans(con, export_name):
                 if month not in context.partition_keys:
                     result = stage_month(con, export_name, month)
                     context.log.info(f"{export_name} {month}: re-tried held orphans, {result.held} held")
+                    results.append(result)
+            staged = {r.month for r in results}
+            for month in months_with_lost_parents(con, export_name):
+                if month not in staged:  # a corrected sessions file removed sessions these rows name
+                    result = stage_month(con, export_name, month)
+                    context.log.warning(f"{export_name} {month}: {result.held_by_correction} rows name a "
+                                        "session a corrected sessions file removed; held")
                     results.append(result)
             reasons: dict[str, dict[str, int]] = {}
             for month, reason, n in con.execute(
@@ -133,7 +151,8 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
                     [[r.month for r in results]]).fetchall():
                 reasons.setdefault(month, {})[reason] = int(n)
             limit = share(ENV_MAX_QUARANTINED_SHARE)
-            too_many = over_limit(con, export_name, results, limit)
+            earlier = earlier_months_over_limit(con, export_name, [r.month for r in results], limit)
+            too_many = over_limit(con, export_name, [*results, *earlier], limit)
         by_month = {r.month: r for r in results}
         # Counts per partition (issue #16): each month's materialization says what that month holds.
         for month in context.partition_keys:
@@ -147,8 +166,11 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
         yield from evaluations(AssetCheckKey(key, "rows_accounted"), checks,
                                {m: _accounted(by_month.get(m)) for m in months},
                                AssetCheckSeverity.ERROR, True)
+        # and earlier months still above the limit: they stop this run too
+        over = {**by_month, **{r.month: r for r in earlier}}
         yield from evaluations(AssetCheckKey(key, "quarantined_share"), checks,
-                               {m: _share(by_month.get(m), too_many.get(m), limit) for m in months},
+                               {m: _share(over.get(m), too_many.get(m), limit)
+                                for m in sorted(set(months) | set(over))},
                                AssetCheckSeverity.ERROR, True)
 
     return _stage

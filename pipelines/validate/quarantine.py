@@ -19,10 +19,14 @@ import duckdb
 
 from pipelines import contract
 from pipelines.migrations import adopt_older_layout
-from pipelines.sql import q, sql_list
+from pipelines.sql import lit, q, sql_list
 from pipelines.validate.rules import row_rules, typed
 
-ORPHAN_REASONS = ("session_id.orphan", "patient_id.orphan")
+# Reasons that hold a row (re-tried on every run) rather than reject it: its session or patient is
+# not loaded yet, or a corrected sessions file removed it.
+ORPHAN_REASONS = ("session_id.orphan", "patient_id.orphan",
+                  "session_id.removed_by_correction", "patient_id.removed_by_correction")
+CORRECTION_REASONS = tuple(r for r in ORPHAN_REASONS if r.endswith(".removed_by_correction"))
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class StageResult:
     held: int
     malformed: int
     collapsed: int
+    held_by_correction: int = 0  # of `held`: rows whose session or patient a corrected file removed
 
     @property
     def balanced(self) -> bool:
@@ -69,6 +74,27 @@ def ensure_validate_tables(con: duckdb.DuckDBPyConnection) -> None:
             checked_at TIMESTAMP
         )"""
     )
+    # of rows_held: rows whose session or patient a corrected sessions file removed
+    con.execute("ALTER TABLE quarantine.file_accounting ADD COLUMN IF NOT EXISTS "
+                "rows_held_by_correction BIGINT DEFAULT 0")
+
+
+def _removed(column: str) -> str:
+    """A sessions-export id that an earlier version of a sessions file held and no current one does:
+    a correction (or a retraction) removed it."""
+    return (f"trim({column}) IN (SELECT trim({column}) FROM raw.sessions_superseded "
+            f"WHERE {column} IS NOT NULL) AND trim({column}) NOT IN "
+            f"(SELECT trim({column}) FROM raw.sessions WHERE {column} IS NOT NULL)")
+
+
+def _orphan_pair(column: str, value: str) -> list[tuple[str, str]]:
+    """A row whose session (or patient) is not loaded: held as an orphan, or, when a correction removed
+    it, held for its own reason (`<column>.removed_by_correction`): no later export will adopt it
+    unless the clinic re-sends the session; a re-delivery of this month or a retraction resolves it.
+    `value`: the row's id as compared with staging.sessions."""
+    missing = f"{value} NOT IN (SELECT {column} FROM staging.sessions)"
+    return [(f"{column}.removed_by_correction", f"{missing} AND {_removed(column)}"),
+            (f"{column}.orphan", f"{missing} AND NOT coalesce({_removed(column)}, false)")]
 
 
 def _table_reasons(export_name: str, month: str) -> list[tuple[str, str]]:
@@ -79,11 +105,10 @@ def _table_reasons(export_name: str, month: str) -> list[tuple[str, str]]:
             f"trim(session_id) IN (SELECT session_id FROM staging.sessions WHERE export_month <> '{month}')",
         )]
     if export_name == "vitals":
-        return [("session_id.orphan", "trim(session_id) NOT IN (SELECT session_id FROM staging.sessions)")]
+        return _orphan_pair("session_id", "trim(session_id)")
     return [
-        ("patient_id.orphan", "trim(patient_id) NOT IN (SELECT patient_id FROM staging.sessions)"),
-        ("session_id.orphan",
-         "nullif(trim(session_id), '') NOT IN (SELECT session_id FROM staging.sessions)"),
+        *_orphan_pair("patient_id", "trim(patient_id)"),
+        *_orphan_pair("session_id", "nullif(trim(session_id), '')"),
         ("session_id.other_patient",
          "trim(session_id) IN (SELECT session_id FROM staging.sessions) AND "
          "trim(session_id) || chr(31) || trim(patient_id) NOT IN "
@@ -216,20 +241,63 @@ def _account(con: duckdb.DuckDBPyConnection, export_name: str, month: str, now: 
             (SELECT count(*) FROM staging.{export_name} WHERE export_month = $m),
             (SELECT count(*) FROM quarantine.{export_name} WHERE export_month = $m),
             (SELECT count(*) FROM quarantine.{export_name} WHERE export_month = $m AND held),
-            (SELECT count(*) FROM _flags WHERE copy_rank > 1)""",
+            (SELECT count(*) FROM _flags WHERE copy_rank > 1),
+            (SELECT count(*) FROM quarantine.{export_name} WHERE export_month = $m AND held
+                AND list_has_any(reasons, [{", ".join(lit(r) for r in CORRECTION_REASONS)}]))""",
         {"m": month},
     ).fetchone()
-    loaded, quarantined, held, collapsed = (int(n) for n in counts)  # type: ignore[union-attr]
+    loaded, quarantined, held, collapsed, by_correction = (int(n) for n in counts)  # type: ignore[union-attr]
     result = StageResult(export_name, month, int(rows_read), loaded, quarantined + int(malformed), held,
-                         int(malformed), collapsed)
+                         int(malformed), collapsed, by_correction)
     con.execute("DELETE FROM quarantine.file_accounting WHERE export = ? AND export_month = ?",
                 [export_name, month])
     con.execute(
-        "INSERT INTO quarantine.file_accounting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO quarantine.file_accounting (export, export_month, source_file, file_sha256, "
+        "rows_read, rows_loaded, rows_quarantined, rows_held, rows_malformed, duplicates_collapsed, "
+        "balanced, checked_at, rows_held_by_correction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [export_name, month, source_file, sha, result.rows_read, result.loaded, result.quarantined,
-         result.held, result.malformed, result.collapsed, result.balanced, now],
+         result.held, result.malformed, result.collapsed, result.balanced, now, result.held_by_correction],
     )
     return result
+
+
+def retracted_months(con: duckdb.DuckDBPyConnection, export_name: str, months: list[str]) -> list[str]:
+    """Months of `months` that still have staged rows but no current file version (retracted)."""
+    ensure_validate_tables(con)
+    rows = con.execute(
+        "SELECT DISTINCT export_month FROM quarantine.file_accounting WHERE export = $e "
+        "AND export_month IN (SELECT unnest($months::VARCHAR[])) AND export_month NOT IN "
+        "(SELECT export_month FROM raw.file_versions WHERE export = $e AND is_current) ORDER BY 1",
+        {"e": export_name, "months": months}).fetchall()
+    return [r[0] for r in rows]
+
+
+def clear_month(con: duckdb.DuckDBPyConnection, export_name: str, month: str) -> None:
+    """Take a retracted month out of staging, quarantine and the accounting, in one transaction
+    (its raw rows are kept in raw.<export>_superseded)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in (f"staging.{export_name}", f"quarantine.{export_name}"):
+            con.execute(f"DELETE FROM {table} WHERE export_month = ?", [month])
+        con.execute("DELETE FROM quarantine.file_accounting WHERE export = ? AND export_month = ?",
+                    [export_name, month])
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+
+
+def months_with_lost_parents(con: duckdb.DuckDBPyConnection, export_name: str) -> list[str]:
+    """Months whose staged rows name a session or patient that staging.sessions no longer holds (a
+    corrected or retracted sessions file removed it): re-staged so those rows are held, not kept."""
+    if export_name == "sessions":
+        return []
+    ensure_validate_tables(con)
+    keys = ["session_id"] if export_name == "vitals" else ["session_id", "patient_id"]
+    lost = " OR ".join(f"({k} IS NOT NULL AND {k} NOT IN (SELECT {k} FROM staging.sessions))" for k in keys)
+    rows = con.execute(
+        f"SELECT DISTINCT export_month FROM staging.{export_name} WHERE {lost} ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
 
 
 def months_with_adoptable_orphans(con: duckdb.DuckDBPyConnection, export_name: str) -> list[str]:

@@ -19,6 +19,23 @@ MIN_ROWS = 10  # fewer quarantined rows than this never stop a run, whatever the
 TOP_REASONS = 3
 
 
+def earlier_months_over_limit(con: duckdb.DuckDBPyConnection, export: str, skip: Sequence[str],
+                              limit: float) -> list[StageResult]:
+    """Months outside this run (`skip`) whose staged file is above the limit: a month that stopped
+    one run keeps stopping every later run, whatever months it asks for, until a corrected file
+    arrives, the month is retracted or the limit is raised (fail closed)."""
+    rows = con.execute(
+        """SELECT export_month, rows_read, rows_loaded, rows_quarantined, rows_held, rows_malformed,
+                  duplicates_collapsed
+           FROM quarantine.file_accounting
+           WHERE export = $e AND export_month NOT IN (SELECT unnest($skip::VARCHAR[]))
+             AND rows_read > 0 AND rows_quarantined - rows_held >= $min_rows
+             AND (rows_quarantined - rows_held) / rows_read > $limit
+           ORDER BY export_month""",
+        {"e": export, "skip": list(skip), "min_rows": MIN_ROWS, "limit": limit}).fetchall()
+    return [StageResult(export, month, *(int(n) for n in counts)) for month, *counts in rows]
+
+
 def over_limit(con: duckdb.DuckDBPyConnection, export: str, results: Sequence[StageResult],
                limit: float) -> dict[str, str]:
     """month -> one line for each file of `results` above the limit: the file, the share, the counts,

@@ -10,6 +10,7 @@ select
     rows_loaded,
     rows_quarantined,
     rows_held,
+    rows_held_by_correction,
     rows_malformed,
     duplicates_collapsed,
     balanced,

@@ -12,5 +12,6 @@ select
     reason,
     schema_drift,
     recorded_at,
-    is_current
+    is_current,
+    synthetic
 from {{ source('raw', 'file_versions') }}

@@ -1,0 +1,1 @@
+"""History of the warehouse: retracting a month, reproducing a past build."""
