@@ -173,7 +173,7 @@ def test_demo_refuses_a_landing_of_real_exports(settings: Settings, landing: Pat
     assert not settings.warehouse.exists()
 
 
-def test_identical_redelivery_is_a_no_op_and_a_correction_replaces_the_month(
+def test_identical_redelivery_is_a_no_op(
         settings: Settings, landing: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.rmtree(landing / "_synth")  # a clinic's exports: nothing may say "synthetic"
     assert main(["run", "--months", "2024-01..2024-12"]) == 2  # nothing delivered in that range
@@ -194,19 +194,7 @@ def test_identical_redelivery_is_a_no_op_and_a_correction_replaces_the_month(
         versions = con.execute("SELECT count(*), count_if(is_current) FROM raw.file_versions").fetchone()
     assert versions == (9, 9)  # 3 exports x 3 months, each loaded once
 
-    # A correction replaces the month (same build: a run saved; it was its own test)
-    path = landing / "sessions" / "sessions_2025-02.csv"
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(lines[:-1]))  # the clinic re-sends February without its last row
-    assert main(["run", "--quiet"]) == 0
-    with duckdb.connect(str(settings.build_db), read_only=True) as con:
-        n = con.execute("SELECT count(*) FROM raw.sessions WHERE export_month = '2025-02'").fetchone()[0]
-        history = con.execute(
-            "SELECT count(*), count_if(is_current) FROM raw.file_versions "
-            "WHERE export = 'sessions' AND export_month = '2025-02'"
-        ).fetchone()
-    assert n == len(lines) - 2
-    assert history == (2, 1)
+    # A correction replacing the month (and keeping the old version): tests/test_history.py
 
 
 def test_flags_beat_environment_beats_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
