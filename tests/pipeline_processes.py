@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -432,3 +433,23 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
+
+
+# --- another writer ----------------------------------------------------------------------------------------
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from pipelines.writer_lock import writer_lock
+    with writer_lock(Path(sys.argv[1]), "outcomes run"):
+        print("held", flush=True)
+        sys.stdin.readline()
+""")
+
+
+def hold_writer_lock(warehouse: Path) -> subprocess.Popen[str]:
+    """Another process holding the warehouse's lock until its stdin gets a line (or it is killed)."""
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(warehouse)], cwd=PROJECT_ROOT,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "held"
+    return process

@@ -4,10 +4,10 @@ it, and two `outcomes run`s on one warehouse, the second waiting and then succee
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -19,27 +19,11 @@ from pipelines.cli import main
 from pipelines.resources import WarehouseDuckDB
 from pipelines.settings import PROJECT_ROOT, Settings
 from pipelines.writer_lock import ENV_LOCK_TIMEOUT, LOCK_NAME, LockTimeout, holder, writer_lock
-
-HOLDER = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from pipelines.writer_lock import writer_lock
-    with writer_lock(Path(sys.argv[1]), "outcomes run"):
-        print("held", flush=True)
-        sys.stdin.readline()
-""")
-
-
-def _hold(warehouse: Path) -> subprocess.Popen[str]:
-    """Another process holding the warehouse's lock until its stdin gets a line (or it is killed)."""
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(warehouse)], cwd=PROJECT_ROOT,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None and process.stdout.readline().strip() == "held"
-    return process
+from tests.pipeline_processes import hold_writer_lock
 
 
 def test_the_lock_says_who_holds_it_times_out_and_dies_with_its_holder(tmp_path: Path) -> None:
-    other = _hold(tmp_path)
+    other = hold_writer_lock(tmp_path)
     try:
         assert holder(tmp_path)["pid"] == other.pid
         heard: list[str] = []
@@ -70,7 +54,7 @@ def test_a_run_waits_for_the_lock_and_fails_cleanly_when_it_times_out(
     """A run's `duckdb` resource takes the lock before any step, whoever launched the run."""
     resource = WarehouseDuckDB(database=str(tmp_path / "build.duckdb"), warehouse=str(tmp_path))
     monkeypatch.setenv(ENV_LOCK_TIMEOUT, "1")
-    other = _hold(tmp_path)
+    other = hold_writer_lock(tmp_path)
     try:
         result = materialize([_touches_the_warehouse], resources={"duckdb": resource}, raise_on_error=False)
         assert not result.success
@@ -90,6 +74,17 @@ def test_a_run_waits_for_the_lock_and_fails_cleanly_when_it_times_out(
         assert time.monotonic() - started >= 2  # it waited for the holder, then ran
     finally:
         other.kill()
+
+
+def test_the_project_instance_queues_runs_one_at_a_time(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs from the UI, the landing sensor and the schedule wait in Dagster's queue while another run
+    (an `outcomes run` included: it is a STARTED run of the instance) is in progress."""
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with DagsterInstance.get() as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
 
 
 def test_a_second_outcomes_run_waits_for_the_first_and_both_succeed(
@@ -120,7 +115,7 @@ def test_a_second_outcomes_run_waits_for_the_first_and_both_succeed(
 
     # A writer that holds on past the timeout: one line, exit 1, nothing run
     monkeypatch.setenv(ENV_LOCK_TIMEOUT, "1")
-    other = _hold(settings.warehouse)
+    other = hold_writer_lock(settings.warehouse)
     try:
         assert main(["run", "--quiet"]) == 1
     finally:

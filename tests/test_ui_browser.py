@@ -38,6 +38,7 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from pipelines.ingest.discover import discover
 from pipelines.partitions import EXPORT_MONTHS
 from pipelines.settings import PROJECT_ROOT, Settings
+from tests.pipeline_processes import hold_writer_lock
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -324,6 +325,29 @@ def _launch_one_partition(page: Page, ui: DagsterUI, shots: Shots, month: str, m
     expect(dialog).to_be_hidden(timeout=LAUNCH_SECONDS * 1000)  # "Launching..." until the run exists
 
 
+def _the_ui_run_waits_for_the_writer(page: Page, ui: DagsterUI, shots: Shots,
+                                     holder: subprocess.Popen[str]) -> None:
+    """Issue #15: launched while another writer (as `outcomes run` would) holds the warehouse, the run
+    starts, says in its log who it waits for, and stays running; it goes on once the writer is done."""
+    deadline = time.monotonic() + LAUNCH_SECONDS
+    with DagsterInstance.get() as instance:
+        while True:
+            runs = instance.get_runs(filters=RunsFilter(tags={"dagster/from_ui": "true"}))
+            said = [e.user_message for e in instance.all_logs(runs[0].run_id)] if runs else []
+            if any(f"is being written by outcomes run (pid {holder.pid}" in m for m in said):
+                break
+            assert time.monotonic() < deadline, f"the UI run never said it waits: {said}{ui.tail()}"
+            time.sleep(1)
+        assert not instance.get_run_by_id(runs[0].run_id).is_finished
+        page.goto(f"{ui.url}/runs/{runs[0].run_id}")
+        expect(page.get_by_text(re.compile("is being written by outcomes run")).first).to_be_visible()
+        shots.take("run_waits_for_the_writer")
+    assert holder.stdin is not None
+    holder.stdin.write("\n")  # the other writer finishes
+    holder.stdin.flush()
+    holder.wait(timeout=60)
+
+
 def _wait_for_the_ui_run(page: Page, ui: DagsterUI, shots: Shots, month: str) -> str:
     """The one run in the instance the UI uses: launched from the UI, for the month, successful."""
     with DagsterInstance.get() as instance:  # DAGSTER_HOME of the settings fixture, as the UI's
@@ -398,8 +422,14 @@ def test_ui_shows_the_pipeline_and_runs_a_partition_launched_by_clicking(
             done("outcomes run finished")
             _check_the_cli_build(page, dagster_ui, shots, cli_run, discover(landing).months)
             done("the CLI build shown healthy")
-            _launch_one_partition(page, dagster_ui, shots, month, discover(landing).months)
-            done(f"run for {month} launched")
+            holder = hold_writer_lock(settings.warehouse)  # another writer holds the warehouse's lock
+            try:
+                _launch_one_partition(page, dagster_ui, shots, month, discover(landing).months)
+                done(f"run for {month} launched while another writer holds the warehouse")
+                _the_ui_run_waits_for_the_writer(page, dagster_ui, shots, holder)
+                done("the run waited for the writer")
+            finally:
+                holder.kill()
             run_id = _wait_for_the_ui_run(page, dagster_ui, shots, month)
             done(f"run {run_id} succeeded")
             _check_run_in_ui(page, dagster_ui, shots, run_id, month)
