@@ -323,6 +323,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from pipelines.code_location import DEFINITIONS_MODULE
 
     _settings(args)
+    from dagster import DagsterInstance
+
+    from pipelines.run import fail_orphaned_runs
+
+    with DagsterInstance.get() as instance:  # a killed `outcomes run` would hold the run queue for ever
+        for run_id in fail_orphaned_runs(instance):
+            print(f"marked run {run_id} failed: its outcomes run process is gone")
     command = [
         str(Path(sys.executable).with_name("dagster")), "dev", "-m", DEFINITIONS_MODULE,
         "-h", "127.0.0.1", "-p", str(args.port),

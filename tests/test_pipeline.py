@@ -206,7 +206,7 @@ def test_flags_beat_environment_beats_defaults(tmp_path: Path, monkeypatch: pyte
     assert resolved.reports == Path(__file__).resolve().parents[1] / "reports"
 
 
-@pytest.mark.parametrize("command", ["synth", "run", "ui", "contract"])
+@pytest.mark.parametrize("command", ["synth", "run", "ui", "contract", "retract", "reproduce", "report"])
 def test_every_command_explains_itself(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([command, "--help"])

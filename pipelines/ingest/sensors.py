@@ -11,6 +11,7 @@ from pipelines.ingest.discover import discover
 from pipelines.jobs import main_job
 from pipelines.partitions import future_months, register_months
 from pipelines.resources import Folders
+from pipelines.run import fail_orphaned_runs
 
 
 def month_ranges(months: list[str]) -> list[tuple[str, str]]:
@@ -35,6 +36,10 @@ def month_ranges(months: list[str]) -> list[tuple[str, str]]:
     "and requests one run per contiguous block of touched months; the cursor keeps what was seen.",
 )
 def landing_sensor(context: SensorEvaluationContext, folders: Folders) -> Iterator[RunRequest | SkipReason]:
+    # A run whose `outcomes run` process was killed stays STARTED and would hold the run queue (one run
+    # at a time) for ever: marked failed here too, not only by the next `outcomes run`.
+    for run_id in fail_orphaned_runs(context.instance):
+        context.log.warning(f"marked run {run_id} failed: its outcomes run process is gone")
     seen: dict[str, list[int]] = json.loads(context.cursor) if context.cursor else {}
     found = discover(folders.landing_path)
     current = {str(f.path): [f.path.stat().st_size, f.path.stat().st_mtime_ns] for f in found.files}
