@@ -28,15 +28,19 @@ SQL_START = re.compile(r"^\s*\(?\s*(select|insert|create|update|delete|with|drop
 # Every other schema of the build (stg, intermediate, marts, reporting, reference,
 # data_quality) is dbt's: no Python writes it.
 PYTHON_WRITERS = {
-    "raw": ("pipelines/ingest/",),
+    # and the operator's history commands (issue #15), under the writer lock: `outcomes retract`
+    # supersedes a month's version; `outcomes reproduce` fills a new build file's raw tables
+    "raw": ("pipelines/ingest/", "pipelines/history/"),
     "staging": ("pipelines/validate/",),
     "quarantine": ("pipelines/validate/",),
-    "meta": ("pipelines/publish/warehouse.py",),  # the published file's build id and row counts
+    # the published file's build id and row counts; the build file's record of every build
+    "meta": ("pipelines/publish/warehouse.py", "pipelines/publish/build_record.py"),
 }
 # The stages before dbt: the only Python that reads what clinics sent or what was quarantined.
 # And the one-off move of an older warehouse's tables into this layout, run by ingest.
 MIGRATIONS = "pipelines/migrations.py"
-RAW_READERS = ("pipelines/ingest/", "pipelines/validate/", MIGRATIONS)
+# `outcomes retract` checks that a month has a version to take out; `reproduce` copies versions.
+RAW_READERS = ("pipelines/ingest/", "pipelines/validate/", MIGRATIONS, "pipelines/history/")
 RAW_SCHEMAS = ("raw", "quarantine")
 # Where a schema or table name is a variable (a file or a folder), and why that is safe.
 DYNAMIC_SCHEMAS = {

@@ -314,6 +314,7 @@ def _launch_one_partition(page: Page, ui: DagsterUI, shots: Shots, month: str, m
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(re.compile(r"Launch runs to materialize \d+ assets"))
     dialog.get_by_text("All", exact=True).click()  # after a complete build the default ("missing") is none
+    expect(dialog).to_contain_text(f"{len(months)} partitions")  # loaded, before Custom copies them as tags
     dialog.get_by_text("Custom", exact=True).click()  # the delivered months (dynamic partitions), each a tag
     for other in (m for m in months if m != month):
         dialog.locator(f'[data-tooltip="{other}"] [aria-label="close"]').click()
