@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from pipelines.cli import main
 from pipelines.settings import Settings, load_settings
 from pipelines.synth import SynthConfig, generate
 
@@ -35,6 +37,39 @@ def tiny_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny_exports")
     generate(out, TINY)
     return out
+
+
+@dataclass(frozen=True)
+class TinyBuild:
+    """Folders of the tiny network built once by `outcomes run`: read them, never write them."""
+
+    landing: Path
+    warehouse: Path
+    reports: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> TinyBuild:
+    """The tiny network built once per test session by a real `outcomes run`, in its own folders and
+    Dagster instance. Tests that only read a built warehouse read it; tests that go on from a built
+    warehouse start from a copy (`start_from`): each end-to-end run must prove something new."""
+    root = tmp_path_factory.mktemp("tiny_build")
+    build = TinyBuild(root / "landing", root / "warehouse", root / "reports")
+    shutil.copytree(tiny_exports, build.landing)
+    (root / "dagster_home").mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in (("OUTCOMES_LANDING", build.landing), ("OUTCOMES_WAREHOUSE", build.warehouse),
+                            ("OUTCOMES_REPORTS", build.reports), ("DAGSTER_HOME", root / "dagster_home")):
+            mp.setenv(name, str(value))
+        assert main(["run", "--quiet"]) == 0
+    return build
+
+
+def start_from(build: TinyBuild, settings: Settings) -> None:
+    """This test's warehouse begins as a copy of the shared build's files (its own from here on)."""
+    settings.warehouse.mkdir(parents=True, exist_ok=True)
+    for name in ("build.duckdb", "outcomes.duckdb"):
+        shutil.copy2(build.warehouse / name, settings.warehouse / name)
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ import duckdb
 import pytest
 
 from pipelines.publish.warehouse import PUBLISHED_NAME, _remove_stale_temporaries
+from pipelines.writer_lock import LOCK_NAME, writer_lock
+from tests.conftest import TinyBuild
 from tests.pipeline_processes import (
     DbtMartWatch,
     Place,
@@ -75,13 +77,10 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> Sc
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> PublishedBuild:
-    """The same exports as the killed runs, built in one go in a fresh warehouse and instance."""
-    root = tmp_path_factory.mktemp("clean")
-    place = Place.under(root)
-    shutil.copytree(tiny_exports, place.landing)
-    run_to_completion(place, root / "clean_build.log")
-    return PublishedBuild.read(place.published)
+def clean(tiny_build: TinyBuild) -> PublishedBuild:
+    """The same exports as the killed runs, built in one go in a fresh warehouse and instance (the
+    shared tiny build)."""
+    return PublishedBuild.read(tiny_build.warehouse / PUBLISHED_NAME)
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ KILL_POINTS = [
 # What a warehouse folder may hold after a kill: the build (with the WAL a killed writer
 # leaves), the published file and the run log. A WAL beside outcomes.duckdb is not allowed:
 # a reader would try to replay it into the good build.
-EXPECTED_FILES = {"build.duckdb", "build.duckdb.wal", "outcomes.duckdb", "logs"}
+EXPECTED_FILES = {"build.duckdb", "build.duckdb.wal", "outcomes.duckdb", "logs", LOCK_NAME}
 
 
 @pytest.mark.parametrize("point", KILL_POINTS, ids=[p.name for p in KILL_POINTS])
@@ -161,8 +160,10 @@ def test_a_killed_run_leaves_the_last_good_build_published(
     assert leftovers == temporaries, f"unexpected files after the kill: {sorted(leftovers - temporaries)}"
 
     # No stale lock: DuckDB's lock died with the process. Read-only, so that the WAL recovery of
-    # the build stays for the next run to do.
+    # the build stays for the next run to do. The writer lock's file stays, its flock died too.
     duckdb.connect(str(place.build_db), read_only=True).close()
+    with writer_lock(place.warehouse, "the next writer", timeout=0):
+        pass
 
     figures = {
         "detected_after_s": round(waited, 2),

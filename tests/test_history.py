@@ -16,6 +16,7 @@ from pipelines.cli import main
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
 from tests.compare_published import differences
+from tests.conftest import TinyBuild, start_from
 
 
 def _build(settings: Settings) -> dict[str, object]:
@@ -42,8 +43,9 @@ def _drop_a_session_with_vitals(landing: Path, month: str) -> tuple[str, int]:
 
 
 def test_a_past_build_is_reproduced_cell_by_cell_after_a_correction(
-        settings: Settings, landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--quiet"]) == 0
+        settings: Settings, landing: Path, tiny_build: TinyBuild, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    start_from(tiny_build, settings)  # the first build: `outcomes run` of these exports
     first = tmp_path / "first.duckdb"
     shutil.copy(settings.warehouse / PUBLISHED_NAME, first)
     first_id = _build(settings)["build_id"]
@@ -88,8 +90,9 @@ def test_a_past_build_is_reproduced_cell_by_cell_after_a_correction(
 
 
 def test_a_retracted_month_leaves_the_marts_until_it_is_delivered_again(
-        settings: Settings, landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--quiet"]) == 0
+        settings: Settings, landing: Path, tiny_build: TinyBuild, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    start_from(tiny_build, settings)  # the first build: `outcomes run` of these exports
     first = tmp_path / "first.duckdb"
     shutil.copy(settings.warehouse / PUBLISHED_NAME, first)
     march = "SELECT sum(n_sessions) FROM marts.adverse_events WHERE site_id = 'ALL' AND ae_term = 'any' " \

@@ -12,12 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.cli import main
 from pipelines.publish import warehouse
 from pipelines.publish.build_record import BuildRecord
 from pipelines.publish.warehouse import PUBLISHED_NAME, publish
 from pipelines.settings import Settings
 from pipelines.writer_lock import LOCK_NAME
+from tests.conftest import TinyBuild, start_from
 
 READER = textwrap.dedent("""
     import sys, duckdb
@@ -35,15 +35,14 @@ def build_id(path: Path) -> str:
 
 
 @pytest.fixture
-def built(settings: Settings, landing: Path) -> Settings:
-    assert main(["run"]) == 0
+def built(settings: Settings, landing: Path, tiny_build: TinyBuild) -> Settings:
+    """A warehouse as `outcomes run` leaves it: a copy of the shared tiny build."""
+    start_from(tiny_build, settings)
     return settings
 
 
-def test_run_publishes_a_read_only_copy_with_the_marts(capsys: pytest.CaptureFixture[str],
-                                                      built: Settings) -> None:
+def test_run_publishes_a_read_only_copy_with_the_marts(built: Settings) -> None:
     published = built.warehouse / PUBLISHED_NAME
-    assert f"published: {published} (build " in capsys.readouterr().out
     with duckdb.connect(str(published), read_only=True) as con:
         tables = {f"{s}.{t}" for s, t in con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}

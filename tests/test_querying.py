@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.cli import main
 from pipelines.publish.warehouse import PUBLISHED_NAME
-from pipelines.synth import SynthConfig, generate
+from pipelines.synth import SynthConfig
+from tests.conftest import TinyBuild
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "querying.md"
 TINY = SynthConfig(sites=2, patients=30, months=3, start_month="2025-01", seed=7)
@@ -43,18 +43,9 @@ def documented_marts() -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real run on the tiny synthetic network; the published outcomes.duckdb."""
-    root = tmp_path_factory.mktemp("querying")
-    landing, warehouse, reports, home = (root / n for n in ("landing", "warehouse", "reports", "dh"))
-    generate(landing, TINY)
-    home.mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in (("OUTCOMES_LANDING", landing), ("OUTCOMES_WAREHOUSE", warehouse),
-                            ("OUTCOMES_REPORTS", reports), ("DAGSTER_HOME", home)):
-            mp.setenv(name, str(value))
-        assert main(["run"]) == 0
-    path = warehouse / PUBLISHED_NAME
+def published(tiny_build: TinyBuild) -> Path:
+    """The shared real run on the tiny synthetic network: its published outcomes.duckdb (read only)."""
+    path = tiny_build.warehouse / PUBLISHED_NAME
     assert path.exists()
     return path
 
