@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,8 @@ class TinyBuild:
     landing: Path
     warehouse: Path
     reports: Path
+    home: Path  # its Dagster instance
+    printed: str  # what `outcomes run` printed
 
 
 @pytest.fixture(scope="session")
@@ -54,15 +58,24 @@ def tiny_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> 
     Dagster instance. Tests that only read a built warehouse read it; tests that go on from a built
     warehouse start from a copy (`start_from`): each end-to-end run must prove something new."""
     root = tmp_path_factory.mktemp("tiny_build")
-    build = TinyBuild(root / "landing", root / "warehouse", root / "reports")
-    shutil.copytree(tiny_exports, build.landing)
-    (root / "dagster_home").mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in (("OUTCOMES_LANDING", build.landing), ("OUTCOMES_WAREHOUSE", build.warehouse),
-                            ("OUTCOMES_REPORTS", build.reports), ("DAGSTER_HOME", root / "dagster_home")):
+    landing, warehouse, reports, home = (root / n for n in ("landing", "warehouse", "reports", "home"))
+    shutil.copytree(tiny_exports, landing)
+    home.mkdir()
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
+        for name, value in (("OUTCOMES_LANDING", landing), ("OUTCOMES_WAREHOUSE", warehouse),
+                            ("OUTCOMES_REPORTS", reports), ("DAGSTER_HOME", home)):
             mp.setenv(name, str(value))
-        assert main(["run", "--quiet"]) == 0
-    return build
+        assert main(["run"]) == 0
+    return TinyBuild(landing, warehouse, reports, home, printed.getvalue())
+
+
+def read_build(build: TinyBuild, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Point this test's environment (folders, DAGSTER_HOME) at the shared build, to read it."""
+    for name, value in (("OUTCOMES_LANDING", build.landing), ("OUTCOMES_WAREHOUSE", build.warehouse),
+                        ("OUTCOMES_REPORTS", build.reports), ("DAGSTER_HOME", build.home)):
+        monkeypatch.setenv(name, str(value))
+    return load_settings(build.landing, build.warehouse, build.reports)
 
 
 def start_from(build: TinyBuild, settings: Settings) -> None:

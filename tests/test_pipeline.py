@@ -26,7 +26,7 @@ from pipelines.publish.report.data import SYNTHETIC_TEXT
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings, load_settings
 from pipelines.synth import generate
-from tests.conftest import TINY
+from tests.conftest import TINY, TinyBuild, read_build
 
 
 def raw_counts(settings: Settings) -> dict[str, int]:
@@ -39,10 +39,10 @@ def synth_rows(landing: Path) -> dict[str, int]:
     return manifest["rows"]
 
 
-def test_run_loads_every_row_and_records_the_run(settings: Settings, landing: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run"]) == 0
-    out = capsys.readouterr().out
+def test_run_loads_every_row_and_records_the_run(tiny_build: TinyBuild,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`outcomes run` of the tiny network (the shared build: what it printed, its instance, its files)."""
+    settings, landing, out = read_build(tiny_build, monkeypatch), tiny_build.landing, tiny_build.printed
     assert f"warehouse: {settings.build_db}" in out
     assert "SUCCESS" in out
     # progress while it works, plain lines when stdout is not a terminal (as here)

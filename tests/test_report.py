@@ -28,7 +28,8 @@ from pipelines.publish.report.asset import REPORT_KEY, report_paths, write_repor
 from pipelines.publish.report.data import SYNTHETIC_TEXT, add_months, read_report_data
 from pipelines.publish.report.pdf import ENV_CHROMIUM, ChromiumMissing, chromium_path
 from pipelines.publish.report.render import SmallCellError, count_cell, render_html
-from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.settings import PROJECT_ROOT
+from tests.conftest import TinyBuild, read_build
 
 MONTH = "2025-06"
 SITES = {"S001": 1.0, "S003": 0.35, "S002": 0.03}  # relative size; S002 is below the threshold
@@ -417,12 +418,13 @@ def test_pdf_pages_are_printed_and_not_blank(published: Path, tmp_path: Path) ->
         pdf.close()
 
 
-def test_a_run_renders_the_report_for_every_month(settings: Settings, landing: Path,
+def test_a_run_renders_the_report_for_every_month(tiny_build: TinyBuild, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run"]) == 0
+    settings = read_build(tiny_build, monkeypatch)  # the shared run of the tiny network
     months = ["2025-01", "2025-02", "2025-03"]
     html_path, pdf_path = report_paths(settings.reports, months[-1])
-    assert f"report:    {html_path}" in capsys.readouterr().out
+    assert f"report:    {html_path}" in tiny_build.printed
     for month in months:
         html, pdf = report_paths(settings.reports, month)
         assert pdf.stat().st_size > 10_000
@@ -433,10 +435,9 @@ def test_a_run_renders_the_report_for_every_month(settings: Settings, landing: P
     assert sorted(events) == months
     assert events[months[-1]]["pdf_path"].value == str(pdf_path)
     assert events[months[-1]]["pdf_pages"].value > 1
-    # one month on demand, from the published file: `outcomes report --month`
-    for path in report_paths(settings.reports, "2025-02"):
-        path.unlink()
+    # one month on demand, from the published file: `outcomes report --month` (into a folder of its own)
+    monkeypatch.setenv("OUTCOMES_REPORTS", str(tmp_path / "on_demand"))
     assert main(["report", "--month", "2025-02"]) == 0
-    assert all(path.stat().st_size > 10_000 for path in report_paths(settings.reports, "2025-02"))
+    assert all(path.stat().st_size > 10_000 for path in report_paths(tmp_path / "on_demand", "2025-02"))
     assert main(["report", "--month", "2024-01"]) == 2
     assert "--month 2024-01: the published build holds 2025-01 .. 2025-03" in capsys.readouterr().err

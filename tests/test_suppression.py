@@ -13,9 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.cli import main
 from pipelines.publish.warehouse import PUBLISHED_NAME
-from pipelines.settings import Settings
+from tests.conftest import TinyBuild
 from tests.disclosure_attack import attack_published, mismatches_with_sources
 
 
@@ -25,10 +24,9 @@ def integer_columns(con: duckdb.DuckDBPyConnection, schema: str) -> list[tuple[s
         "AND data_type IN ('INTEGER', 'BIGINT') ORDER BY ALL", [schema]).fetchall()
 
 
-def test_a_real_build_publishes_a_suppressed_reporting_schema(settings: Settings, landing: Path) -> None:
-    """One real run of the tiny network (small sites, so suppression must happen)."""
-    assert main(["run"]) == 0
-    published = settings.warehouse / PUBLISHED_NAME
+def test_a_real_build_publishes_a_suppressed_reporting_schema(tiny_build: TinyBuild) -> None:
+    """One real run of the tiny network (small sites, so suppression must happen): the shared build."""
+    published = tiny_build.warehouse / PUBLISHED_NAME
     assert_no_small_counts(published)
     assert_no_hidden_cell_recoverable(published)
     with duckdb.connect(str(published), read_only=True) as con:  # the outsider's attack (issue #10)
