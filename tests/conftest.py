@@ -13,6 +13,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.settings import Settings, load_settings
 from pipelines.synth import SynthConfig, generate
+from tests.pipeline_processes import Place, run_to_completion
 
 # Small enough for seconds, big enough for courses, boosters and every export each month.
 TINY = SynthConfig(sites=2, patients=30, months=3, start_month="2025-01", seed=7)
@@ -83,6 +84,31 @@ def start_from(build: TinyBuild, settings: Settings) -> None:
     settings.warehouse.mkdir(parents=True, exist_ok=True)
     for name in ("build.duckdb", "outcomes.duckdb"):
         shutil.copy2(build.warehouse / name, settings.warehouse / name)
+
+
+LATER_MONTH = "2025-03"  # the tiny network's last month: it arrives after the two-month build
+
+
+@pytest.fixture(scope="session")
+def two_month_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> Place:
+    """The tiny network's first two months built by `outcomes run` in a process of its own, once per
+    session: the good build the fault and reader-load tests begin from (`after_two_months`)."""
+    root = tmp_path_factory.mktemp("two_months")
+    place = Place.under(root)
+    shutil.copytree(tiny_exports, place.landing, ignore=shutil.ignore_patterns(f"*_{LATER_MONTH}.*"))
+    run_to_completion(place, root / "build.log")
+    return place
+
+
+def after_two_months(build: Place, root: Path, tiny_exports: Path) -> Place:
+    """A deployment of its own whose warehouse is a copy of the two-month build and whose landing
+    folder holds all three months (the third has arrived since)."""
+    place = Place.under(root)
+    shutil.copytree(tiny_exports, place.landing)
+    place.warehouse.mkdir(parents=True)
+    for path in build.warehouse.glob("*.duckdb*"):  # the build file (and its WAL), the published file
+        shutil.copy2(path, place.warehouse / path.name)
+    return place
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ month, a reader that mixed old and new files would fail that check.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from tests.conftest import LATER_MONTH, after_two_months
 from tests.pipeline_processes import (
     PROJECT_ROOT,
     Place,
@@ -34,14 +34,13 @@ from tests.pipeline_processes import (
     RunWatcher,
     kill_group,
     percentile,
-    run_to_completion,
     start_run,
     tail,
 )
 
 READERS = 4
 PAUSE_SECONDS = 0.1
-NEW_MONTH = "2025-03"
+NEW_MONTH = LATER_MONTH  # arrives after the two-month build the readers start on
 
 
 def start_reader(published: Path, stop_file: Path, expected_marts: int) -> subprocess.Popen[str]:
@@ -52,23 +51,15 @@ def start_reader(published: Path, stop_file: Path, expected_marts: int) -> subpr
 
 
 def test_readers_see_whole_builds_without_errors_while_a_run_republishes(
-    tmp_path: Path, tiny_exports: Path, record_property: Callable[[str, object], None]
+    tmp_path: Path, tiny_exports: Path, two_month_build: Place, record_property: Callable[[str, object], None]
 ) -> None:
     """Zero errors and one whole build per read, before, during and after the swap; figures printed."""
-    place = Place.under(tmp_path)
-    shutil.copytree(tiny_exports, place.landing)
-    parked = tmp_path / "parked"
-    parked.mkdir()
-    new_files = sorted(place.landing.glob(f"*/*_{NEW_MONTH}.*"))
-    for path in new_files:
-        path.rename(parked / path.name)
-    run_to_completion(place, tmp_path / "first_build.log")
+    place = after_two_months(two_month_build, tmp_path, tiny_exports)  # NEW_MONTH arrived after the build
     old = PublishedBuild.read(place.published)
+    assert NEW_MONTH not in old.months
     with duckdb.connect(str(place.published), read_only=True) as con:
         expected_marts = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts'"
                                      ).fetchone()[0]
-    for path in new_files:
-        (parked / path.name).rename(path)
 
     stop_file = tmp_path / "stop"
     readers = [start_reader(place.published, stop_file, expected_marts) for _ in range(READERS)]
