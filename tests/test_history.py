@@ -42,12 +42,19 @@ def _drop_a_session_with_vitals(landing: Path, month: str) -> tuple[str, int]:
     return session_id, vitals.count(session_id)
 
 
+def _first_build(settings: Settings, tiny_build: TinyBuild, tmp_path: Path) -> Path:
+    """The first build (`outcomes run` of these exports: the shared one, copied); a copy of its
+    published file, to compare later builds with."""
+    start_from(tiny_build, settings)
+    first = tmp_path / "first.duckdb"
+    shutil.copy(settings.warehouse / PUBLISHED_NAME, first)
+    return first
+
+
 def test_a_past_build_is_reproduced_cell_by_cell_after_a_correction(
         settings: Settings, landing: Path, tiny_build: TinyBuild, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    start_from(tiny_build, settings)  # the first build: `outcomes run` of these exports
-    first = tmp_path / "first.duckdb"
-    shutil.copy(settings.warehouse / PUBLISHED_NAME, first)
+    first = _first_build(settings, tiny_build, tmp_path)
     first_id = _build(settings)["build_id"]
     assert _build(settings)["months"] == ["2025-01", "2025-02", "2025-03"]
     held_versions = _published(settings, "SELECT count(*), count(DISTINCT file_sha256) "
@@ -92,9 +99,7 @@ def test_a_past_build_is_reproduced_cell_by_cell_after_a_correction(
 def test_a_retracted_month_leaves_the_marts_until_it_is_delivered_again(
         settings: Settings, landing: Path, tiny_build: TinyBuild, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    start_from(tiny_build, settings)  # the first build: `outcomes run` of these exports
-    first = tmp_path / "first.duckdb"
-    shutil.copy(settings.warehouse / PUBLISHED_NAME, first)
+    first = _first_build(settings, tiny_build, tmp_path)
     march = "SELECT sum(n_sessions) FROM marts.adverse_events WHERE site_id = 'ALL' AND ae_term = 'any' " \
             "AND month = DATE '2025-03-01'"
     assert _published(settings, march)[0][0] > 0
