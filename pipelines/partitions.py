@@ -15,11 +15,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from dagster import DagsterInstance, DynamicPartitionsDefinition
+
+# The run tags that carry a run's partition range or partition. Dagster exports them only from a
+# private module; this is the one place that imports them (the sensor, the CLI run and the tests
+# take them from here), so a move in a Dagster release is one line to change.
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,
 )
+
+__all__ = ["ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG", "PARTITION_NAME_TAG"]
 
 EXPORT_MONTHS = "export_months"
 # Keys look like "2025-03", the same text as the landing file names.

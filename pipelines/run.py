@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +16,13 @@ from typing import Any, TextIO
 import duckdb
 import psutil
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from dagster._core.utils import make_new_run_id
 
 from pipelines.ingest.discover import is_synthetic
-from pipelines.partitions import register_months
+from pipelines.partitions import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    register_months,
+)
 from pipelines.progress import RunProgress
 from pipelines.publish.report.asset import REPORT_KEY
 from pipelines.publish.warehouse import PUBLISHED_NAME
@@ -283,7 +286,7 @@ def _run_locked(settings: Settings, months: list[str], progress: TextIO | None,
     from pipelines.settings import export_to_environment
 
     export_to_environment(settings)  # the code location loads its folders from the environment
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # a Dagster run id is a UUID4 string
     log_file = run_log_file(settings, run_id)
     # Dagster's console logger (errors, stack traces, "Not executing" lines) and dbt's output go
     # to the log file; the terminal gets the summary, which names the failed steps in one line each.

@@ -8,11 +8,10 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance, build_sensor_context
 from dagster._core.definitions.sensor_definition import SensorExecutionData
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from pipelines.definitions import build_definitions
 from pipelines.ingest.sensors import landing_sensor, month_ranges
-from pipelines.partitions import EXPORT_MONTHS
+from pipelines.partitions import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, EXPORT_MONTHS
 from pipelines.resources import Folders
 from pipelines.settings import Settings
 

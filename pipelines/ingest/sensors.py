@@ -5,11 +5,15 @@ import json
 from collections.abc import Iterator
 
 from dagster import RunRequest, SensorEvaluationContext, SkipReason, sensor
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from pipelines.ingest.discover import discover
 from pipelines.jobs import main_job
-from pipelines.partitions import future_months, register_months
+from pipelines.partitions import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    future_months,
+    register_months,
+)
 from pipelines.resources import Folders
 from pipelines.run import fail_orphaned_runs
 
