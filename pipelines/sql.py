@@ -22,9 +22,11 @@ def sql_list(values: Iterable[str]) -> str:
     return "(" + ", ".join(lit(v) for v in values) + ")"
 
 
-def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """Whether the connection's own database has `schema.table` (a table or a view)."""
+def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, database: str | None = None) -> bool:
+    """Whether the connection's own database (or the attached `database`) has `schema.table` (a table
+    or a view)."""
     found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
-        "AND table_schema = ? AND table_name = ?", [schema, table]).fetchone()
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
+        "coalesce(?::VARCHAR, current_database()) AND table_schema = ? AND table_name = ?",
+        [database, schema, table]).fetchone()
     return bool(found and found[0])

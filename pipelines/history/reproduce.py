@@ -24,7 +24,7 @@ from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.publish.build_record import REPRODUCES_TAG
 from pipelines.run import RunSummary, run_main_job
 from pipelines.settings import Settings, SettingsError
-from pipelines.sql import lit
+from pipelines.sql import has_table, lit
 from pipelines.writer_lock import writer_lock
 
 
@@ -34,8 +34,7 @@ def builds(settings: Settings, limit: int = 10) -> list[tuple[str, str, list[str
         return []
     with writer_lock(settings.warehouse, "outcomes reproduce"), \
             duckdb.connect(str(settings.build_db), read_only=True) as con:
-        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
-                           "AND table_name = 'builds'").fetchone()[0]:  # type: ignore[index]
+        if not has_table(con, "meta", "builds"):
             return []
         return [(b, f"{at:%Y-%m-%d %H:%M}", months) for b, at, months in con.execute(
             "SELECT build_id, built_at, months FROM meta.builds ORDER BY built_at DESC LIMIT ?",
@@ -46,10 +45,8 @@ def copy_build_inputs(source: Settings, build_id: str, target: Path) -> list[str
     """Write the build's file versions into a new build file `target`; returns the build's months."""
     with writer_lock(source.warehouse, "outcomes reproduce"), duckdb.connect(str(target)) as con:
         con.execute(f"ATTACH {lit(str(source.build_db))} AS src (READ_ONLY)")
-        known = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'src' AND "
-                            "schema_name = 'meta' AND table_name = 'builds'").fetchone()[0]  # type: ignore[index]
         row = con.execute("SELECT months FROM src.meta.builds WHERE build_id = ?",
-                          [build_id]).fetchone() if known else None
+                          [build_id]).fetchone() if has_table(con, "meta", "builds", "src") else None
         if row is None:
             raise SettingsError(f"--build {build_id}: no such build in {source.build_db} "
                                 "(`outcomes reproduce --list` shows the latest)")

@@ -24,6 +24,7 @@ from pipelines.ingest.load import supersede
 from pipelines.ingest.phi import identifier_in_text
 from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.settings import Settings, SettingsError
+from pipelines.sql import has_table
 from pipelines.writer_lock import writer_lock
 
 MAX_REASON_LENGTH = 300
@@ -65,9 +66,7 @@ def record_retraction(settings: Settings, export: str, month: str, reason: str) 
         current = con.execute(
             "SELECT source_file, file_sha256 FROM raw.file_versions WHERE export = ? AND export_month = ? "
             "AND is_current", [export, month]).fetchone()
-        staged = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'quarantine' AND table_name = "
-            "'file_accounting'").fetchone()[0] and con.execute(  # type: ignore[index]
+        staged = has_table(con, "quarantine", "file_accounting") and con.execute(
             "SELECT count(*) FROM quarantine.file_accounting WHERE export = ? AND export_month = ?",
             [export, month]).fetchone()[0]  # type: ignore[index]
         if current is None and not staged:

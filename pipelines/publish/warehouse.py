@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.publish.build_record import BuildRecord
+from pipelines.sql import has_table
 
 PUBLISHED_NAME = "outcomes.duckdb"
 
@@ -102,8 +103,7 @@ def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
             con.execute(
                 "CREATE TABLE meta.build_file_versions (export VARCHAR, export_month VARCHAR, "
                 "source_file VARCHAR, file_sha256 VARCHAR, rows_read BIGINT)")
-            if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'build' "
-                           "AND schema_name = 'meta' AND table_name = 'build_file_versions'").fetchone()[0]:
+            if has_table(con, "meta", "build_file_versions", "build"):
                 con.execute(
                     "INSERT INTO meta.build_file_versions SELECT export, export_month, source_file, "
                     "file_sha256, rows_read FROM build.meta.build_file_versions WHERE build_id = ? "
