@@ -27,6 +27,8 @@ ENV_GX_MEMORY_LIMIT = "OUTCOMES_GX_MEMORY_LIMIT"
 ENV_ID_PATTERNS = "OUTCOMES_ID_PATTERNS"  # a JSON file {id column: regular expression} for this network
 ENV_TIMEZONE = "OUTCOMES_TIMEZONE"  # the clinics' IANA time zone: Parquet times with a zone become local
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
+ENV_LOCK_TIMEOUT = "OUTCOMES_LOCK_TIMEOUT"  # seconds a writer waits for the warehouse (writer_lock.py)
+DEFAULT_LOCK_TIMEOUT_SECONDS = 3600.0
 # Delivery integrity (issue #13), shares from 0 to 1 (docs/ingest-and-validation.md):
 ENV_MAX_QUARANTINED_SHARE = "OUTCOMES_MAX_QUARANTINED_SHARE"  # above it, a file stops the run before publish
 ENV_REDELIVERY_MIN_SHARE = "OUTCOMES_REDELIVERY_MIN_SHARE"  # a re-delivery below it of the version it follows
@@ -150,6 +152,21 @@ def share(name: str) -> float:
     return number
 
 
+def lock_timeout() -> float:
+    """OUTCOMES_LOCK_TIMEOUT: seconds a writer waits for another to finish (0: do not wait)."""
+    value = os.environ.get(ENV_LOCK_TIMEOUT, "").strip()
+    if not value:
+        return DEFAULT_LOCK_TIMEOUT_SECONDS
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number < float("inf"):
+        raise SettingsError(f"{ENV_LOCK_TIMEOUT}={value!r} is not a number of seconds: expected 0 or more, "
+                            f"e.g. {DEFAULT_LOCK_TIMEOUT_SECONDS:.0f}")
+    return number
+
+
 def check_settings(settings: Settings) -> None:
     """Fail with one line on a folder or environment setting that cannot work, before anything runs."""
     for name, flag, env in (("warehouse", "--warehouse", ENV_WAREHOUSE),
@@ -161,6 +178,7 @@ def check_settings(settings: Settings) -> None:
     clinic_timezone()
     for name in SHARE_DEFAULTS:
         share(name)
+    lock_timeout()
     memory = os.environ.get(ENV_GX_MEMORY_LIMIT)
     if memory is not None and not SIZE_RE.match(memory.strip()):
         raise SettingsError(f"{ENV_GX_MEMORY_LIMIT}={memory!r} is not a size: expected a number and a unit "

@@ -27,9 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.settings import ENV_LOCK_TIMEOUT, lock_timeout
+
+__all__ = ["ENV_LOCK_TIMEOUT", "LOCK_NAME", "LockTimeout", "holder", "writer_lock"]
+
 LOCK_NAME = ".writer.lock"
-ENV_LOCK_TIMEOUT = "OUTCOMES_LOCK_TIMEOUT"
-DEFAULT_TIMEOUT_SECONDS = 3600.0
 POLL_SECONDS = 0.5
 
 _held: dict[str, int] = {}  # lock path -> depth: this process holds it already
@@ -38,20 +40,6 @@ _held_guard = threading.Lock()
 
 class LockTimeout(RuntimeError):
     """The warehouse stayed locked by another writer for longer than the timeout."""
-
-
-def lock_timeout() -> float:
-    """OUTCOMES_LOCK_TIMEOUT in seconds (0: do not wait); a value that is not a number is an error."""
-    text = os.environ.get(ENV_LOCK_TIMEOUT, "").strip()
-    if not text:
-        return DEFAULT_TIMEOUT_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{ENV_LOCK_TIMEOUT}={text!r} is not a number of seconds") from None
-    if value < 0:
-        raise ValueError(f"{ENV_LOCK_TIMEOUT}={text!r} must be 0 or more seconds")
-    return value
 
 
 def holder(warehouse: Path) -> dict[str, Any] | None:

@@ -243,6 +243,7 @@ def test_a_bad_value_is_one_line_and_exit_2(argv: list[str], message: str, setti
     ("OUTCOMES_ID_PATTERNS", "/no/such/patterns.json",
      "OUTCOMES_ID_PATTERNS='/no/such/patterns.json': cannot be read (FileNotFoundError)"),
     ("OUTCOMES_TIMEZONE", "Mars/Olympus", "OUTCOMES_TIMEZONE='Mars/Olympus' is not a time zone"),
+    ("OUTCOMES_LOCK_TIMEOUT", "an hour", "OUTCOMES_LOCK_TIMEOUT='an hour' is not a number of seconds"),
 ])
 def test_a_bad_setting_is_one_line_and_exit_2(variable: str, value: str, message: str, settings: Settings,
                                                landing: Path, monkeypatch: pytest.MonkeyPatch,
