@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.sql import has_table
+from pipelines.sql import has_table, transaction
 
 
 def adopt_older_layout(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -29,8 +29,7 @@ def adopt_older_layout(con: duckdb.DuckDBPyConnection) -> list[str]:
         and not has_table(con, "quarantine", "file_accounting")
     if not (old_malformed or old_accounting):
         return moved
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if old_malformed:
             con.execute("INSERT INTO raw.malformed_lines SELECT * FROM quarantine.malformed_lines")
             con.execute("DROP TABLE quarantine.malformed_lines")
@@ -41,8 +40,4 @@ def adopt_older_layout(con: duckdb.DuckDBPyConnection) -> list[str]:
                         "SELECT * FROM data_quality.file_accounting")
             con.execute("DROP TABLE data_quality.file_accounting")
             moved.append("data_quality.file_accounting -> quarantine.file_accounting")
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
     return moved

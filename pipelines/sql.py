@@ -1,8 +1,10 @@
-"""Small SQL helpers: quoting identifiers, string literals and lists of them; asking for a table."""
+"""Small SQL helpers: quoting identifiers, string literals and lists of them; asking for a table;
+one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import duckdb
 
@@ -30,3 +32,15 @@ def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, database:
         "coalesce(?::VARCHAR, current_database()) AND table_schema = ? AND table_name = ?",
         [database, schema, table]).fetchone()
     return bool(found and found[0])
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT; on a DuckDB error, ROLLBACK and the error raised again: all or nothing."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise

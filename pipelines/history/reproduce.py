@@ -24,7 +24,7 @@ from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.publish.build_record import REPRODUCES_TAG
 from pipelines.run import RunSummary, run_main_job
 from pipelines.settings import Settings, SettingsError
-from pipelines.sql import has_table, lit
+from pipelines.sql import has_table, lit, transaction
 from pipelines.writer_lock import writer_lock
 
 
@@ -41,6 +41,12 @@ def builds(settings: Settings, limit: int = 10) -> list[tuple[str, str, list[str
             [limit]).fetchall()]
 
 
+def _every_version(table: str) -> str:
+    """A raw table of the source build file, current and superseded rows together, as `r`."""
+    return (f"(SELECT * FROM src.raw.{table} UNION ALL "
+            f"SELECT * EXCLUDE (superseded_at, superseded_by) FROM src.raw.{table}_superseded) r")
+
+
 def copy_build_inputs(source: Settings, build_id: str, target: Path) -> list[str]:
     """Write the build's file versions into a new build file `target`; returns the build's months."""
     with writer_lock(source.warehouse, "outcomes reproduce"), duckdb.connect(str(target)) as con:
@@ -54,25 +60,21 @@ def copy_build_inputs(source: Settings, build_id: str, target: Path) -> list[str
         held = ("SEMI JOIN (SELECT export, export_month, file_sha256 FROM src.meta.build_file_versions "
                 f"WHERE build_id = {lit(build_id)}) v ON v.export_month = r.export_month "
                 "AND v.file_sha256 = r.file_sha256")
-        con.execute("BEGIN TRANSACTION")
-        for export in contract.EXPORTS:
+        with transaction(con):
+            for export in contract.EXPORTS:
+                con.execute(
+                    f"INSERT INTO raw.{export} SELECT r.* FROM {_every_version(export)} "
+                    f"{held} AND v.export = {lit(export)}")
+            malformed = _every_version("malformed_lines")
+            con.execute(f"INSERT INTO raw.malformed_lines SELECT r.* FROM {malformed} {held} "
+                        "AND v.export = r.export")
+            # each version's latest record as loaded, current again
             con.execute(
-                f"INSERT INTO raw.{export} SELECT r.* FROM (SELECT * FROM src.raw.{export} UNION ALL "
-                f"SELECT * EXCLUDE (superseded_at, superseded_by) FROM src.raw.{export}_superseded) r "
-                f"{held} AND v.export = {lit(export)}")
-        con.execute(
-            "INSERT INTO raw.malformed_lines SELECT r.* FROM ("
-            "SELECT * FROM src.raw.malformed_lines UNION ALL "
-            "SELECT * EXCLUDE (superseded_at, superseded_by) FROM src.raw.malformed_lines_superseded) r "
-            f"{held} AND v.export = r.export")
-        # each version's latest record as loaded, current again
-        con.execute(
-            "INSERT INTO raw.file_versions BY NAME SELECT * REPLACE (true AS is_current) FROM ("
-            "SELECT r.* FROM src.raw.file_versions r "
-            f"{held} AND v.export = r.export WHERE r.status = 'loaded' "
-            "QUALIFY row_number() OVER (PARTITION BY r.export, r.export_month "
-            "ORDER BY r.recorded_at DESC) = 1)")
-        con.execute("COMMIT")
+                "INSERT INTO raw.file_versions BY NAME SELECT * REPLACE (true AS is_current) FROM ("
+                "SELECT r.* FROM src.raw.file_versions r "
+                f"{held} AND v.export = r.export WHERE r.status = 'loaded' "
+                "QUALIFY row_number() OVER (PARTITION BY r.export, r.export_month "
+                "ORDER BY r.recorded_at DESC) = 1)")
         con.execute("DETACH src")
     return list(row[0])
 

@@ -24,7 +24,7 @@ from pipelines.ingest.load import supersede
 from pipelines.ingest.phi import identifier_in_text
 from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.settings import Settings, SettingsError
-from pipelines.sql import has_table
+from pipelines.sql import has_table, transaction
 from pipelines.writer_lock import writer_lock
 
 MAX_REASON_LENGTH = 300
@@ -71,15 +71,10 @@ def record_retraction(settings: Settings, export: str, month: str, reason: str) 
             [export, month]).fetchone()[0]  # type: ignore[index]
         if current is None and not staged:
             raise SettingsError(f"the warehouse holds no {export} file for {month}: nothing to retract")
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             supersede(con, export, month, None, now, "retraction")
             con.execute("UPDATE raw.file_versions SET is_current = false "
                         "WHERE export = ? AND export_month = ?", [export, month])
             con.execute("INSERT INTO raw.retractions VALUES (?, ?, ?, ?, ?, ?)",
                         [export, month, *(current or (None, None)), text, now])
-            con.execute("COMMIT")
-        except duckdb.Error:
-            con.execute("ROLLBACK")
-            raise
     return Retraction(export, month, current[0] if current else None, now)

@@ -42,7 +42,7 @@ from pipelines.ingest.phi import PhiRejected, scan_header, scan_values, shown_co
 from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.redaction import masked
 from pipelines.settings import ENV_TIMEZONE, clinic_timezone, id_patterns
-from pipelines.sql import lit, q
+from pipelines.sql import lit, q, transaction
 
 _scan_ids = itertools.count(1)
 
@@ -339,22 +339,20 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
     result = LoadResult(file.export, file.month, file.path.name, digest, "loaded",
                         int(accepted) + int(malformed), int(malformed), drift=drift)
     select = ", ".join(q(c) if c in header else f"NULL::VARCHAR AS {q(c)}" for c in exp.column_names)
-    con.execute("BEGIN TRANSACTION")
     try:
-        supersede(con, exp.name, file.month, digest, now, "re-delivery")
-        con.execute(
-            f"INSERT INTO raw.{exp.name} SELECT {select}, ?, ?, ?, line_number, ? FROM _incoming",
-            [file.month, file.path.name, digest, now],
-        )
-        con.execute(
-            "INSERT INTO raw.malformed_lines SELECT ?, ?, ?, ?, line, error_type, column_name, "
-            f"error_message, csv_line, ? FROM {rejects}",
-            [file.export, file.month, file.path.name, digest, now],
-        )
-        _record_version(con, file, digest, now, result, synthetic)
-        con.execute("COMMIT")
-    except duckdb.Error as exc:
-        con.execute("ROLLBACK")
+        with transaction(con):
+            supersede(con, exp.name, file.month, digest, now, "re-delivery")
+            con.execute(
+                f"INSERT INTO raw.{exp.name} SELECT {select}, ?, ?, ?, line_number, ? FROM _incoming",
+                [file.month, file.path.name, digest, now],
+            )
+            con.execute(
+                "INSERT INTO raw.malformed_lines SELECT ?, ?, ?, ?, line, error_type, column_name, "
+                f"error_message, csv_line, ? FROM {rejects}",
+                [file.export, file.month, file.path.name, digest, now],
+            )
+            _record_version(con, file, digest, now, result, synthetic)
+    except duckdb.Error as exc:  # rolled back: the month as it was
         raise RuntimeError(
             f"{file.path.name}: load failed, previous state kept: {describe_error(exc)}"
         ) from None

@@ -18,6 +18,8 @@ from datetime import datetime
 
 import duckdb
 
+from pipelines.sql import transaction
+
 REPRODUCES_TAG = "outcomes/reproduces"  # on a run made by `outcomes reproduce`: the build it rebuilds
 
 
@@ -53,8 +55,7 @@ def record_build(con: duckdb.DuckDBPyConnection, build_id: str, built_at: dateti
                  landing_synthetic: bool, reproduces: str | None) -> BuildRecord:
     """Record the build in the build file (one transaction) from dbt's data_quality tables."""
     ensure_meta_tables(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(
             "INSERT INTO meta.build_file_versions SELECT ?, export, export_month, source_file, file_sha256, "
             "rows_read FROM data_quality.file_accounting", [build_id])
@@ -69,8 +70,4 @@ def record_build(con: duckdb.DuckDBPyConnection, build_id: str, built_at: dateti
                              reproduces)
         con.execute("INSERT INTO meta.builds VALUES (?, ?, ?, ?, ?, ?)",
                     [build_id, built_at, run_id, months, record.synthetic, reproduces])
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
     return record

@@ -19,7 +19,7 @@ import duckdb
 
 from pipelines import contract
 from pipelines.migrations import adopt_older_layout
-from pipelines.sql import lit, q, sql_list
+from pipelines.sql import lit, q, sql_list, transaction
 from pipelines.validate.rules import row_rules, typed
 
 # Reasons that hold a row (re-tried on every run) rather than reject it: its session or patient is
@@ -201,26 +201,22 @@ def stage_month(con: duckdb.DuckDBPyConnection, export_name: str, month: str,
     text_cols = ", ".join(q(c) for c in exp.column_names)
     lineage = "export_month, source_file, file_sha256, line_number, ingested_at"
     held = f"len(list_filter(reasons, lambda x: x NOT IN {sql_list(ORPHAN_REASONS)})) = 0"
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM staging.{exp.name} WHERE export_month = ?", [month])
-        con.execute(f"DELETE FROM quarantine.{exp.name} WHERE export_month = ?", [month])
-        con.execute(
-            f"INSERT INTO staging.{exp.name} SELECT {typed_cols}, {lineage} FROM raw.{exp.name} "
-            "WHERE export_month = ? AND line_number NOT IN (SELECT line_number FROM _flags)",
-            [month],
-        )
-        con.execute(
-            f"INSERT INTO quarantine.{exp.name} SELECT {text_cols}, {lineage}, reasons, {held}, ? "
-            f"FROM raw.{exp.name} JOIN _flags USING (line_number) "
-            "WHERE export_month = ? AND copy_rank = 1",
-            [now, month],
-        )
-        result = _account(con, export_name, month, now)
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"DELETE FROM staging.{exp.name} WHERE export_month = ?", [month])
+            con.execute(f"DELETE FROM quarantine.{exp.name} WHERE export_month = ?", [month])
+            con.execute(
+                f"INSERT INTO staging.{exp.name} SELECT {typed_cols}, {lineage} FROM raw.{exp.name} "
+                "WHERE export_month = ? AND line_number NOT IN (SELECT line_number FROM _flags)",
+                [month],
+            )
+            con.execute(
+                f"INSERT INTO quarantine.{exp.name} SELECT {text_cols}, {lineage}, reasons, {held}, ? "
+                f"FROM raw.{exp.name} JOIN _flags USING (line_number) "
+                "WHERE export_month = ? AND copy_rank = 1",
+                [now, month],
+            )
+            result = _account(con, export_name, month, now)
     finally:
         con.execute("DROP TABLE IF EXISTS _flags")
     return result
@@ -275,16 +271,11 @@ def retracted_months(con: duckdb.DuckDBPyConnection, export_name: str, months: l
 def clear_month(con: duckdb.DuckDBPyConnection, export_name: str, month: str) -> None:
     """Take a retracted month out of staging, quarantine and the accounting, in one transaction
     (its raw rows are kept in raw.<export>_superseded)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in (f"staging.{export_name}", f"quarantine.{export_name}"):
             con.execute(f"DELETE FROM {table} WHERE export_month = ?", [month])
         con.execute("DELETE FROM quarantine.file_accounting WHERE export = ? AND export_month = ?",
                     [export_name, month])
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
 
 
 def months_with_lost_parents(con: duckdb.DuckDBPyConnection, export_name: str) -> list[str]:
