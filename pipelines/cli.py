@@ -101,7 +101,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-SCALE_CHOICES = ("small", "medium", "large", "xl")  # pipelines.synth.SCALES (kept lazy: numpy/polars)
+SCALE_CHOICES = ("small", "medium", "large", "xl")  # pipelines.tools.synth.SCALES (kept lazy: numpy/polars)
 
 
 def add_network_arguments(parser: argparse.ArgumentParser, default_scale: str) -> None:
@@ -121,7 +121,7 @@ def add_network_arguments(parser: argparse.ArgumentParser, default_scale: str) -
 
 def network_config(args: argparse.Namespace):  # -> SynthConfig (import kept lazy: numpy/polars)
     """The preset of --scale with the size flags given (see add_network_arguments)."""
-    from pipelines.synth import SCALES
+    from pipelines.tools.synth import SCALES
 
     overrides = {
         "sites": args.sites, "patients": args.patients, "months": args.months,
@@ -137,7 +137,7 @@ def network_config(args: argparse.Namespace):  # -> SynthConfig (import kept laz
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Write a synthetic clinic network's exports into the landing folder."""
-    from pipelines.synth import generate
+    from pipelines.tools.synth import generate
 
     settings = _settings(args)
     out = Path(args.out).resolve() if args.out else settings.landing
@@ -192,7 +192,7 @@ def _prepare_landing(args: argparse.Namespace, settings: Settings) -> str | None
     if has_exports:
         print(f"DEMO: using the synthetic demo network already in {landing}")
         return None
-    from pipelines.synth import SCALES, generate
+    from pipelines.tools.synth import SCALES, generate
 
     demo = SCALES["small"]
     print(f"DEMO: generating the synthetic demo network in {landing} ({demo.sites} sites, "

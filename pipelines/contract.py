@@ -18,7 +18,7 @@ MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # characters, no leading `=`, `+`, `-` or `@` that a spreadsheet would run as a formula.
 SAFE_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 # And each id column has its network's own shape: an SSN, MRN or phone number delivered as a
-# patient_id does not fit it. These defaults are the demo network's (pipelines/synth/ids.py:
+# patient_id does not fit it. These defaults are the demo network's (pipelines/tools/synth/ids.py:
 # prefix and lower-case hex); a network sets its own with OUTCOMES_ID_PATTERNS (a JSON file
 # {column: regular expression}, pipelines/settings.py). Patterns match the whole value.
 DEFAULT_ID_PATTERNS: dict[str, str] = {

@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.settings import Settings, load_settings
-from pipelines.synth import SynthConfig, generate
+from pipelines.tools.synth import SynthConfig, generate
 from tests.pipeline_processes import Place, run_to_completion
 
 # Small enough for seconds, big enough for courses, boosters and every export each month.

@@ -48,7 +48,8 @@ DYNAMIC_SCHEMAS = {
                          "(`FROM {reader}`) into raw and its own temporary tables",
     "pipelines/validate/": "the stage before dbt: judges raw rows of one export ({source}) into "
                            "staging and quarantine through temporary tables",
-    "pipelines/bench/": "the benchmark tool: builds and times its own scratch databases, not the warehouse",
+    "pipelines/tools/bench/":
+        "the benchmark tool: builds and times its own scratch databases, not the warehouse",
     "pipelines/publish/warehouse.py":
         "copies each schema of COPIED_SCHEMAS (dbt's) from the build into the new published file",
     "pipelines/transform/assets.py":

@@ -17,7 +17,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
-from pipelines.synth import SynthConfig, generate
+from pipelines.tools.synth import SynthConfig, generate
 from tests.disclosure_attack import (
     Attack,
     attack_ae_control_chart,

@@ -17,7 +17,7 @@ from pipelines import contract
 from pipelines.ingest.discover import LandingFile, discover
 from pipelines.ingest.load import LoadResult, load_file
 from pipelines.settings import ENV_ID_PATTERNS, ENV_TIMEZONE, SettingsError, id_patterns
-from pipelines.synth import SynthConfig, generate
+from pipelines.tools.synth import SynthConfig, generate
 from pipelines.validate.quarantine import StageResult, months_with_adoptable_orphans, stage_month
 from tests.contract_examples import MONTH, NOW, VALID, write_csv
 

@@ -172,3 +172,23 @@ def test_a_warehouse_of_the_older_layout_keeps_its_rows(tmp_path: Path) -> None:
                            "WHERE schema_name IN ('quarantine', 'data_quality') ORDER BY 1").fetchall()
         assert ("quarantine.malformed_lines",) not in left and ("data_quality.file_accounting",) not in left
         assert adopt_older_layout(con) == []  # once only
+
+
+def test_the_stages_do_not_import_the_tools() -> None:
+    """The generator and the benchmark (pipelines/tools/) are tools beside the pipeline: a stage
+    importing them would ship them on the data path (issue #17, item 5). The CLI may (`outcomes
+    synth`, `run --demo`)."""
+    import ast
+
+    tools = "pipelines.tools"
+    offenders = []
+    for path in sorted((PROJECT_ROOT / "pipelines").rglob("*.py")):
+        relative = path.relative_to(PROJECT_ROOT).as_posix()
+        if relative.startswith("pipelines/tools/") or relative in {"pipelines/cli.py",
+                                                                   "pipelines/benchmark.py"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{relative}: {name}" for name in names if name.startswith(tools)]
+    assert offenders == []

@@ -31,7 +31,7 @@ from pipelines import contract
 from pipelines.ingest.discover import LandingFile
 from pipelines.ingest.load import load_file
 from pipelines.ingest.tables import ensure_ingest_tables
-from pipelines.synth import SynthConfig, generate
+from pipelines.tools.synth import SynthConfig, generate
 from pipelines.validate.quarantine import ensure_validate_tables, stage_month
 from tests.test_bad_input_catalogue import BOM, assert_accounted, tables_holding
 

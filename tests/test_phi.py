@@ -16,7 +16,7 @@ from pipelines import contract
 from pipelines.ingest import phi
 from pipelines.ingest.phi import PhiFinding, PhiRejected, scan_header, scan_values
 from pipelines.sql import lit
-from pipelines.synth import SynthConfig, generate
+from pipelines.tools.synth import SynthConfig, generate
 
 
 @pytest.fixture

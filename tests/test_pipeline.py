@@ -25,7 +25,7 @@ from pipelines.partitions import current_month, registration
 from pipelines.publish.report.data import SYNTHETIC_TEXT
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings, load_settings
-from pipelines.synth import generate
+from pipelines.tools.synth import generate
 from tests.conftest import TINY, TinyBuild, read_build
 
 

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from pipelines.publish.warehouse import PUBLISHED_NAME
-from pipelines.synth import SynthConfig
+from pipelines.tools.synth import SynthConfig
 from tests.conftest import TinyBuild
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "querying.md"

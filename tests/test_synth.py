@@ -19,8 +19,8 @@ import pytest
 
 from pipelines import contract
 from pipelines.cli import SCALE_CHOICES
-from pipelines.synth import SCALES, SynthConfig, SynthSummary, generate
-from pipelines.synth import defects as defects_mod
+from pipelines.tools.synth import SCALES, SynthConfig, SynthSummary, generate
+from pipelines.tools.synth import defects as defects_mod
 
 TODAY = datetime(2026, 11, 27)
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipelines import contract
 
-# The synthetic network generator (pipelines/synth) writes its manifest here in the landing
+# The synthetic network generator (pipelines/tools/synth) writes its manifest here in the landing
 # folder it fills. A landing folder holding it holds generated exports, not a clinic's, and
 # every build made from it is marked synthetic (meta.build, run summary, report banner).
 SYNTHETIC_MANIFEST = Path("_synth") / "manifest.json"

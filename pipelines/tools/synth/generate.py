@@ -20,10 +20,10 @@ from tqdm import tqdm
 
 from pipelines import contract
 from pipelines.ingest.discover import SYNTHETIC_MANIFEST
-from pipelines.synth import defects as defects_mod
-from pipelines.synth import questionnaires, sessions, vitals, writer
-from pipelines.synth.config import Stream, SynthConfig, rng_for
-from pipelines.synth.network import build_network
+from pipelines.tools.synth import defects as defects_mod
+from pipelines.tools.synth import questionnaires, sessions, vitals, writer
+from pipelines.tools.synth.config import Stream, SynthConfig, rng_for
+from pipelines.tools.synth.network import build_network
 
 SYNTH_FOLDER = SYNTHETIC_MANIFEST.parent.name  # its manifest marks the landing folder as synthetic
 _VITALS_PLAN_COLUMNS = (
@@ -135,7 +135,7 @@ def _write_synth_folder(folder: Path, config: SynthConfig, months: list[str], fi
                         summary: SynthSummary, log: list[defects_mod.Defect]) -> None:
     """The manifest (config, rows per file) and the defect log; no timings, so bytes stay stable."""
     manifest = {
-        "generator": "pipelines.synth",
+        "generator": "pipelines.tools.synth",
         "seed": config.seed,
         "config": config.to_dict(),
         "months": months,

@@ -20,8 +20,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines import contract
-from pipelines.synth import SynthConfig, generate
-from pipelines.synth.generate import SYNTH_FOLDER
+from pipelines.tools.synth import SynthConfig, generate
+from pipelines.tools.synth.generate import SYNTH_FOLDER
 
 
 @dataclass

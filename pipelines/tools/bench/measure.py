@@ -3,7 +3,7 @@
 Why a child process: the cold build must pay what a person pays for `outcomes run` (Python
 start, imports, loading the Dagster definitions, the run's orchestration) and its memory must
 not be mixed with the benchmark's own. The child is the real `outcomes run` CLI for cold
-builds, and `python -m pipelines.bench.run_months` (the same `run_main_job` with a one-month
+builds, and `python -m pipelines.tools.bench.run_months` (the same `run_main_job` with a one-month
 partition range, the tags the landing sensor puts on its run requests) for the new month.
 
 Per-stage time comes from the run's Dagster event log (STEP_START .. STEP_SUCCESS per step

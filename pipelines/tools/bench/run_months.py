@@ -1,6 +1,6 @@
 """Child process of the benchmark: one main-job run for a month range, as the landing sensor requests it.
 
-    python -m pipelines.bench.run_months --landing L --warehouse W --reports R --first M [--last M]
+    python -m pipelines.tools.bench.run_months --landing L --warehouse W --reports R --first M [--last M]
 
 The landing sensor asks for a run of the main job tagged with the partition range of the
 months whose files changed; `run_main_job` starts exactly that run (in process, on the
@@ -31,7 +31,7 @@ def month_range(first: str, last: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*currently in beta.*")
-    parser = argparse.ArgumentParser(prog="python -m pipelines.bench.run_months", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m pipelines.tools.bench.run_months", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for flag in ("--landing", "--warehouse", "--reports", "--first"):
         parser.add_argument(flag, required=True)

@@ -1,6 +1,6 @@
 """A synthetic clinic network that writes the three monthly exports, optionally with defects.
 
-    from pipelines.synth import SCALES, generate
+    from pipelines.tools.synth import SCALES, generate
     summary = generate(Path("landing"), SCALES["small"])
 
 Layout: `config` (SynthConfig, SCALES, clinical rates), `ids` (pseudonymous ids),
@@ -9,7 +9,7 @@ adverse events), `vitals`, `questionnaires`, `defects` (injection and log), `wri
 (deterministic CSV/gzip/parquet bytes) and `generate` (the month-by-month driver).
 """
 
-from pipelines.synth.config import SCALES, SynthConfig
-from pipelines.synth.generate import SynthSummary, generate
+from pipelines.tools.synth.config import SCALES, SynthConfig
+from pipelines.tools.synth.generate import SynthSummary, generate
 
 __all__ = ["SCALES", "SynthConfig", "SynthSummary", "generate"]

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipelines.synth import config as cfg
-from pipelines.synth.config import PLAN_MONTH, Stream, SynthConfig, rng_for
-from pipelines.synth.ids import make_ids
+from pipelines.tools.synth import config as cfg
+from pipelines.tools.synth.config import PLAN_MONTH, Stream, SynthConfig, rng_for
+from pipelines.tools.synth.ids import make_ids
 
 
 @dataclass
 class Network:
-    """The planned network. `sessions` is filled in by `pipelines.synth.sessions.plan_sessions`."""
+    """The planned network. `sessions` is filled in by `pipelines.tools.synth.sessions.plan_sessions`."""
 
     config: SynthConfig
     months: list[str]

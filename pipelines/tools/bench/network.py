@@ -36,10 +36,10 @@ from pathlib import Path
 
 import psutil
 
-from pipelines.bench.landing import Network, ensure_network, link_months, measure_floor
-from pipelines.bench.measure import STAGE_LABELS, STAGES, child_env, run_measured
 from pipelines.settings import PROJECT_ROOT
-from pipelines.synth import SynthConfig
+from pipelines.tools.bench.landing import Network, ensure_network, link_months, measure_floor
+from pipelines.tools.bench.measure import STAGE_LABELS, STAGES, child_env, run_measured
+from pipelines.tools.synth import SynthConfig
 
 GIB = 1024**3
 TARGETS = {
@@ -149,7 +149,7 @@ def cold_build(network: Network, months: list[str], root: Path) -> dict[str, obj
 def new_month(network: Network, folders: RunFolders, month: str) -> dict[str, object]:
     """Deliver `month` into an existing landing and run the main job for that month only."""
     link_months(network, folders.landing, [month])
-    command = [sys.executable, "-m", "pipelines.bench.run_months", *folders.flags(), "--first", month]
+    command = [sys.executable, "-m", "pipelines.tools.bench.run_months", *folders.flags(), "--first", month]
     result = run_measured(command, child_env(folders.home, PROJECT_ROOT), folders.home,
                           folders.log_dir / f"run_{month}.log", network.rows([month]),
                           PROJECT_ROOT / "dbt" / "target")
@@ -220,7 +220,7 @@ def bench_network(config: SynthConfig, out: Path, *, full_cold: bool = True, gx_
                   profile_gx: bool = False, keep: bool = False, argv: list[str] | None = None,
                   label: str | None = None) -> dict[str, object]:
     """Run every phase and return the result (also written to <out>/result.json)."""
-    from pipelines.bench.gxsql import gx_vs_sql, profile_expectations
+    from pipelines.tools.bench.gxsql import gx_vs_sql, profile_expectations
 
     if config.months < 2:
         raise SystemExit("the network needs at least 2 months: a history and a new month")

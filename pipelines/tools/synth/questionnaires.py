@@ -14,10 +14,10 @@ import numpy as np
 import polars as pl
 
 from pipelines import contract
-from pipelines.synth import config as cfg
-from pipelines.synth.config import PLAN_MONTH, Stream, rng_for
-from pipelines.synth.ids import make_ids
-from pipelines.synth.network import Network, month_index
+from pipelines.tools.synth import config as cfg
+from pipelines.tools.synth.config import PLAN_MONTH, Stream, rng_for
+from pipelines.tools.synth.ids import make_ids
+from pipelines.tools.synth.network import Network, month_index
 
 PTSD_INDICATIONS = ("PTSD", "PTSD+MDD")
 MOOD_INDICATIONS = ("MDD", "PTSD+MDD", "other")

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from pipelines import contract
-from pipelines.synth import config as cfg
+from pipelines.tools.synth import config as cfg
 
 MEASURES: tuple[contract.VitalMeasure, ...] = contract.VITAL_MEASURES
 MEASURE_NAMES: tuple[str, ...] = tuple(m.name for m in MEASURES)

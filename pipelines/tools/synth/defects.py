@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 
 from pipelines import contract
-from pipelines.synth.ids import make_ids
+from pipelines.tools.synth.ids import make_ids
 
 KINDS: tuple[str, ...] = (
     "out_of_range", "bad_unit", "wrong_type", "missing_required", "duplicate_exact", "duplicate_conflict",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.synth.config import PLAN_MONTH, Stream, rng_for
+from pipelines.tools.synth.config import PLAN_MONTH, Stream, rng_for
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype="S1")
 _ODD_MULTIPLIERS = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)

@@ -155,7 +155,7 @@ def measure_side(db_path: Path, export: str, months: list[str], now: datetime, s
 def _side_in_child(db_path: Path, months: list[str], now: datetime, side: str) -> dict[str, object]:
     """`measure_side` for every export in a fresh interpreter: one side never inherits the other's
     memory or caches, and the child's own peak RSS (GX and DuckDB buffers included) is the side's."""
-    command = [sys.executable, "-m", "pipelines.bench.gxsql", "--db", str(db_path),
+    command = [sys.executable, "-m", "pipelines.tools.bench.gxsql", "--db", str(db_path),
                "--months", ",".join(months), "--now", now.isoformat(), "--side", side]
     env = {**os.environ, "PYTHONWARNINGS": "ignore",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     warnings.filterwarnings("ignore")
-    parser = argparse.ArgumentParser(prog="python -m pipelines.bench.gxsql")
+    parser = argparse.ArgumentParser(prog="python -m pipelines.tools.bench.gxsql")
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--months", required=True, help="comma-separated YYYY-MM")
     parser.add_argument("--now", required=True, help="ISO time bounding the in-future rules")
