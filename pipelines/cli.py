@@ -23,13 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipelines import contract
+from pipelines.ingest.discover import Discovery, discover, is_synthetic
 from pipelines.settings import (
     ENV_DAGSTER_HOME,
     ENV_LANDING,
     Settings,
     SettingsError,
     check_settings,
-    export_to_environment,
     load_settings,
 )
 from pipelines.writer_lock import LockTimeout
@@ -92,7 +92,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(getattr(args, "landing", None), getattr(args, "warehouse", None),
                              getattr(args, "reports", None))
     check_settings(settings)
-    export_to_environment(settings)
     os.environ.setdefault(ENV_DAGSTER_HOME, str(settings.dagster_home))
     home = Path(os.environ[ENV_DAGSTER_HOME])
     home.mkdir(parents=True, exist_ok=True)
@@ -164,34 +163,32 @@ def _landing_source(args: argparse.Namespace) -> str:
     return ENV_LANDING if os.environ.get(ENV_LANDING) else "the default ./landing"
 
 
-def _prepare_landing(args: argparse.Namespace, settings: Settings) -> str | None:
-    """Check the landing folder (and fill it for --demo); an error message, or None when it is ready.
+def _prepare_landing(args: argparse.Namespace, settings: Settings) -> Discovery:
+    """Check the landing folder (and fill it for --demo); what it holds, or a UserError.
 
     Synthetic exports are written only when asked (--demo): a mistyped --landing must fail,
     never turn into a generated network published over the real one. Nothing is created on
-    an error.
+    an error. The folder is scanned once (twice when --demo has just filled it).
     """
-    from pipelines.ingest.discover import discover, is_synthetic
-
     landing = settings.landing
     if landing.exists() and not landing.is_dir():
-        return f"landing folder {landing} ({_landing_source(args)}) is not a folder"
-    has_exports = landing.is_dir() and bool(discover(landing).files)
+        raise UserError(f"landing folder {landing} ({_landing_source(args)}) is not a folder")
+    found = discover(landing) if landing.is_dir() else Discovery((), (), ())
     if not args.demo:
         if not landing.exists():
-            return (f"landing folder {landing} ({_landing_source(args)}) does not exist; deliver exports "
-                    "there, or run `outcomes run --demo` for the synthetic demo network")
-        if not has_exports:
-            return (f"no exports in {landing} ({_landing_source(args)}): expected "
-                    "<export>/<export>_<YYYY-MM>.csv|.csv.gz|.parquet; `outcomes run --demo` builds the "
-                    "synthetic demo network instead")
-        return None
-    if has_exports and not is_synthetic(landing):
-        return (f"--demo writes the synthetic demo network into {landing}, which holds exports that "
-                "were not generated: pass an empty or new --landing for the demo")
-    if has_exports:
+            raise UserError(f"landing folder {landing} ({_landing_source(args)}) does not exist; deliver "
+                            "exports there, or run `outcomes run --demo` for the synthetic demo network")
+        if not found.files:
+            raise UserError(f"no exports in {landing} ({_landing_source(args)}): expected "
+                            "<export>/<export>_<YYYY-MM>.csv|.csv.gz|.parquet; `outcomes run --demo` builds "
+                            "the synthetic demo network instead")
+        return found
+    if found.files and not is_synthetic(landing):
+        raise UserError(f"--demo writes the synthetic demo network into {landing}, which holds exports that "
+                        "were not generated: pass an empty or new --landing for the demo")
+    if found.files:
         print(f"DEMO: using the synthetic demo network already in {landing}")
-        return None
+        return found
     from pipelines.tools.synth import SCALES, generate
 
     demo = SCALES["small"]
@@ -199,23 +196,19 @@ def _prepare_landing(args: argparse.Namespace, settings: Settings) -> str | None
           f"{demo.patients:,} patients, {demo.months} months from {demo.start_month}, seed {demo.seed}); "
           "every output of this build is marked synthetic")
     generate(landing, demo, progress=False)
-    return None
+    return discover(landing)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialize every asset for all months found in the landing folder."""
     settings = load_settings(args.landing, args.warehouse, args.reports)
     check_settings(settings)
-    problem = _prepare_landing(args, settings)
-    if problem:
-        raise UserError(problem)
+    found = _prepare_landing(args, settings)
     settings = _settings(args)
 
-    from pipelines.ingest.discover import discover
     from pipelines.partitions import future_months
     from pipelines.run import run_main_job
 
-    found = discover(settings.landing)
     if found.conflicts:
         for conflict in found.conflicts:
             print(f"error: more than one file for {conflict}", file=sys.stderr)
@@ -322,7 +315,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     """Start the Dagster UI on 127.0.0.1 with the project's instance."""
     from pipelines.code_location import DEFINITIONS_MODULE
 
-    _settings(args)
+    settings = _settings(args)
     from dagster import DagsterInstance
 
     from pipelines.run import fail_orphaned_runs
@@ -336,8 +329,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
     ]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}); "
           "Ctrl-C stops it")
-    env = {**os.environ, "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
-                                                                   *UI_WARNINGS_IGNORED]))}
+    warnings_ignored = filter(None, [os.environ.get("PYTHONWARNINGS"), *UI_WARNINGS_IGNORED])
+    # the UI's code server learns this command's folders from its environment (pipelines/settings.py)
+    env = {**os.environ, **settings.environment(), "PYTHONWARNINGS": ",".join(warnings_ignored)}
     return run_until_stopped(command, env)
 
 

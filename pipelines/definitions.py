@@ -11,23 +11,23 @@ from pipelines.publish.assets import published_warehouse
 from pipelines.publish.report.asset import monthly_report
 from pipelines.publish.schedules import monthly_outcomes_schedule
 from pipelines.resources import Folders, WarehouseDuckDB
-from pipelines.settings import Settings, export_to_environment, load_settings
+from pipelines.settings import load_settings
 from pipelines.transform.assets import dbt_steps
 from pipelines.transform.project import DBT_DIR, dbt_executable
 from pipelines.validate.assets import staging_assets
 from pipelines.validate.checks import gx_checks
 
 
-def build_definitions(settings: Settings | None = None) -> Definitions:
-    """Build definitions for the given folders, by default those of the environment (OUTCOMES_*).
+def build_definitions() -> Definitions:
+    """Build definitions for the folders of the environment (OUTCOMES_*, pipelines/settings.py), the
+    same environment dbt's profiles.yml reads the warehouse from, so the two cannot disagree.
 
     Steps run in one process (in_process_executor): DuckDB allows one writer, and a process
     per step costs seconds each.
     """
-    settings = settings or load_settings()
+    settings = load_settings()
     # Runs launched by the sensor or the UI open the warehouse file before anything creates it.
     settings.warehouse.mkdir(parents=True, exist_ok=True)
-    export_to_environment(settings)  # dbt's profiles.yml reads OUTCOMES_WAREHOUSE
     return Definitions(
         assets=[*ingest_assets, *staging_assets, *dbt_steps, published_warehouse, monthly_report],
         asset_checks=[*gx_checks],

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from dagster import ConfigurableResource, Failure, InitResourceContext
 from dagster_duckdb import DuckDBResource
 
+from pipelines.ingest.discover import Discovery, discover
 from pipelines.settings import Settings
 from pipelines.writer_lock import LockTimeout, writer_lock
 
 
 class Folders(ConfigurableResource):
-    """Landing, warehouse and reports folders for this deployment (see pipelines.settings)."""
+    """Landing, warehouse and reports folders for this deployment: the one way an asset, sensor or
+    schedule learns them (pipelines/settings.py). `delivered` is the run's one scan of the landing
+    folder."""
 
     landing: str
     warehouse: str
@@ -32,6 +36,21 @@ class Folders(ConfigurableResource):
     @property
     def warehouse_path(self) -> Path:
         return Path(self.warehouse)
+
+    @property
+    def reports_path(self) -> Path:
+        return Path(self.reports)
+
+    def delivered(self, run_id: str) -> Discovery:
+        """The landing folder as this run found it: scanned once, when its first ingest step asks,
+        so the three exports load from one picture of the folder (a file arriving mid-run waits for
+        the next run rather than reaching one export of this run and not another)."""
+        return _landing_scan(run_id, self.landing)
+
+
+@lru_cache(maxsize=4)  # keyed by run: a later run (same process, same resource object) scans again
+def _landing_scan(run_id: str, landing: str) -> Discovery:
+    return discover(Path(landing))
 
 
 class WarehouseDuckDB(DuckDBResource):

@@ -1,8 +1,10 @@
 """Where things live: landing, warehouse and reports folders, from flags, environment or defaults.
 
 Precedence: explicit argument (CLI flag) > environment variable > the project's own folder.
-The CLI exports its flags as environment variables so the Dagster code location, which
-is loaded from the environment, sees the same folders.
+Folders travel one way (issue #17, item 3): resolved once into a `Settings`; handed to a process
+that loads the code location (run_main_job's in-process location, `dagster dev`, dbt's
+profiles.yml) as the environment `Settings.environment()` names; inside Dagster, read by
+`build_definitions` and carried to every asset by one resource (`pipelines.resources.Folders`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ class Settings:
     def dagster_home(self) -> Path:
         return PROJECT_ROOT / "dagster_home"
 
+    def environment(self) -> dict[str, str]:
+        """The folders as the environment variables a child process reads them from."""
+        return {ENV_LANDING: str(self.landing), ENV_WAREHOUSE: str(self.warehouse),
+                ENV_REPORTS: str(self.reports)}
+
 
 def _pick(flag: str | Path | None, env: str, default: Path) -> Path:
     value = flag if flag is not None else os.environ.get(env) or default
@@ -81,10 +88,9 @@ def load_settings(
 
 
 def export_to_environment(settings: Settings) -> None:
-    """Make the resolved folders visible to code loaded later (Dagster definitions, dbt)."""
-    os.environ[ENV_LANDING] = str(settings.landing)
-    os.environ[ENV_WAREHOUSE] = str(settings.warehouse)
-    os.environ[ENV_REPORTS] = str(settings.reports)
+    """Make the folders those of code this process loads next (the code location, dbt): called only
+    where a run is started in this process (pipelines.run)."""
+    os.environ.update(settings.environment())
 
 
 def id_patterns() -> dict[str, str]:

@@ -209,7 +209,7 @@ def test_a_dbt_error_on_a_row_value_quotes_it_nowhere(
 
     capfd.readouterr()
     with DagsterInstance.get() as instance:
-        result = materialize([dbt_history], resources=build_definitions(settings).resources,
+        result = materialize([dbt_history], resources=build_definitions().resources,
                              instance=instance, raise_on_error=False)
     out = capfd.readouterr()
 

@@ -49,7 +49,7 @@ def test_first_tick_requests_everything_then_only_what_changed(settings: Setting
 
 def test_a_sensor_run_request_executes_as_one_run(settings: Settings, landing: Path) -> None:
     request = tick(settings, None).run_requests[0]
-    job = build_definitions(settings).resolve_job_def("main")
+    job = build_definitions().resolve_job_def("main")
     with DagsterInstance.get() as instance:
         assert os.environ["DAGSTER_HOME"] in str(instance.root_directory)
         result = job.execute_in_process(instance=instance, tags=request.tags)

@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines import contract
 from pipelines.check_results import evaluations
-from pipelines.ingest.discover import discover, is_synthetic
+from pipelines.ingest.discover import is_synthetic
 from pipelines.ingest.load import LoadResult, load_file
 from pipelines.partitions import monthly_partitions
 from pipelines.redaction import values_withheld
@@ -92,7 +92,7 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
     def _ingest(
         context: AssetExecutionContext, duckdb: DuckDBResource, folders: Folders
     ) -> Iterator[Any]:
-        found = discover(folders.landing_path)
+        found = folders.delivered(context.run_id)
         patterns = id_patterns()  # this network's id shapes, once for all the run's files
         synthetic = is_synthetic(folders.landing_path)
         for conflict in found.conflicts:

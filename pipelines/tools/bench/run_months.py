@@ -15,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-from pipelines.settings import export_to_environment, load_settings
+from pipelines.settings import load_settings
 
 
 def month_range(first: str, last: str) -> list[str]:
@@ -38,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--last", help="last month of the range (default: --first)")
     args = parser.parse_args(argv)
     settings = load_settings(args.landing, args.warehouse, args.reports)
-    export_to_environment(settings)
     Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))).mkdir(parents=True, exist_ok=True)
 
     from pipelines.run import run_main_job
