@@ -39,9 +39,12 @@ import numpy as np
 from scipy.optimize import LinearConstraint, milp
 from scipy.sparse import lil_matrix
 
-SMALL_CELL_MAX = 10
-WILSON_Z = 1.959963984540054
-TRAILING_MONTHS = 12  # the control chart pools the 12 calendar months before each month
+from pipelines.transform.project import dbt_var
+
+# The attacker knows the published rules (they are in dbt/dbt_project.yml and reference.rules).
+SMALL_CELL_MAX = int(dbt_var("small_cell_max"))
+WILSON_Z = 1.959963984540054  # the attacker's own: the 0.975 quantile of the standard normal
+TRAILING_MONTHS = int(dbt_var("control_chart_baseline_months"))  # the months p_bar pools
 UNBOUNDED = 10**7  # no count in these tables comes near; reaching it means "no upper bound"
 TOLERANCE = 1e-6  # for relations through doubles (rates, p_bar, limits)
 N_MAX_SCAN = 100_000  # denominators tried when inverting a Wilson interval

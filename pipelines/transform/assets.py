@@ -31,9 +31,10 @@ from dagster_dbt import (
 from dagster_duckdb import DuckDBResource
 from dagster_shared.record import replace
 
+from pipelines.files import write_atomically
 from pipelines.partitions import monthly_partitions, run_months
 from pipelines.transform.dbt_output import build_failure, console_line, scrub_target, scrub_unfinished
-from pipelines.transform.project import DBT_STEP_PREFIX, ensure_manifest, outcomes_dbt_project
+from pipelines.transform.project import DBT_STEP_PREFIX, dbt_var, ensure_manifest, outcomes_dbt_project
 
 OWNERS = ["team:clinical-analytics"]
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's parse state, reused while files and profile match
@@ -124,8 +125,8 @@ def describe_test(metadata: Mapping[str, Any]) -> str:
         return f"expression_is_true: {expression[:300]}"
     if name == "small_cells_protected":
         unsuppressed = str(kwargs.get("unsuppressed", "")).removeprefix("ref('").removesuffix("')")
-        return (f"small_cells_protected: no {column} of 1-10 is published, nor one recoverable from the "
-                f"unsuppressed {unsuppressed} by {', '.join(kwargs.get('keys', []))}")
+        return (f"small_cells_protected: no {column} of 1-{dbt_var('small_cell_max')} is published, nor one "
+                f"recoverable from the unsuppressed {unsuppressed} by {', '.join(kwargs.get('keys', []))}")
     return f"{name}: {column}" if column else name
 
 
@@ -200,9 +201,7 @@ def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
     state = invocation_target / PARTIAL_PARSE_FILE
     if not state.exists():
         return
-    temporary = project_target / f".{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp"
-    shutil.copyfile(state, temporary)
-    os.replace(temporary, project_target / PARTIAL_PARSE_FILE)
+    write_atomically(project_target / PARTIAL_PARSE_FILE, state.read_bytes())
 
 
 @dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,

@@ -17,11 +17,11 @@ name, code, level, time and node, with its text withheld.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipelines.files import write_atomically
 from pipelines.redaction import error_class
 
 # Events whose message and data dbt builds from the project, the adapter and the clock only.
@@ -100,7 +100,7 @@ def scrub_target(folder: Path) -> None:
                                         "data": {}}))
                 continue
             kept.append(json.dumps(redact_event(event)) if isinstance(event, dict) else line)
-        _replace(log, "\n".join(kept) + "\n")
+        write_atomically(log, ("\n".join(kept) + "\n").encode("utf-8"))
     results = folder / "run_results.json"
     if results.exists():
         try:
@@ -108,7 +108,7 @@ def scrub_target(folder: Path) -> None:
         except ValueError:
             data = {"results": []}
         data["results"] = [_redact_result(r) for r in data.get("results", [])]
-        _replace(results, json.dumps(data))
+        write_atomically(results, json.dumps(data).encode("utf-8"))
     (folder / SCRUBBED_MARK).touch()
 
 
@@ -117,12 +117,6 @@ def scrub_unfinished(target: Path, step: str) -> None:
     for folder in target.glob(f"{step}-*"):
         if folder.is_dir() and not (folder / SCRUBBED_MARK).exists():
             scrub_target(folder)
-
-
-def _replace(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def build_failure(step: str, results: Iterable[Mapping[str, Any]], returncode: int | None) -> str:

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import yaml
 from dagster_dbt import DbtProject
 
 from pipelines.settings import PROJECT_ROOT
@@ -14,6 +16,12 @@ from pipelines.settings import PROJECT_ROOT
 DBT_DIR = PROJECT_ROOT / "dbt"
 DBT_SOURCES = ("models", "seeds", "macros", "tests", "dbt_project.yml", "profiles.yml")
 DBT_STEP_PREFIX = "dbt_"  # every dbt step's op name starts with it (progress, run summary, faults)
+
+
+def dbt_var(name: str) -> Any:
+    """A var of dbt/dbt_project.yml, the one home of the numbers the models use (small-cell threshold,
+    control-chart baseline, ...), for Python that describes them before a build has published them."""
+    return yaml.safe_load((DBT_DIR / "dbt_project.yml").read_text())["vars"][name]
 
 
 def dbt_executable() -> str:

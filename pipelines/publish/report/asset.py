@@ -15,10 +15,11 @@ from pathlib import Path
 import duckdb
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
+from pipelines.files import write_atomically
 from pipelines.ingest.assets import OWNERS
 from pipelines.partitions import monthly_partitions
 from pipelines.publish.report.data import read_report_data
-from pipelines.publish.report.pdf import pdf_pages, printer, remove_stale_temporaries, write_atomically
+from pipelines.publish.report.pdf import pdf_pages, printer, remove_stale_temporaries
 from pipelines.publish.report.render import month_name, render_html
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.redaction import values_withheld
@@ -98,7 +99,7 @@ def write_reports(published: Path, reports: Path, months: list[str],
 @values_withheld("publish/report")
 def monthly_report(context: AssetExecutionContext, folders: Folders) -> MaterializeResult:
     months = list(context.partition_keys)
-    done = write_reports(folders.warehouse_path / PUBLISHED_NAME, Path(folders.reports), months,
+    done = write_reports(folders.warehouse_path / PUBLISHED_NAME, folders.reports_path, months,
                          log=context.log.info)
     for report in done:
         context.add_asset_metadata({
