@@ -25,11 +25,14 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import duckdb
 import pytest
+import yaml
 
+from pipelines.contract import STATUSES
 from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.validate.quarantine import ensure_validate_tables
 
@@ -382,3 +385,25 @@ def test_partition_runs_replace_only_their_months(warehouse: Path, tmp_path: Pat
     assert counts() == {"2025-01": 6}  # an April partition leaves January alone
     run_dbt([*model, '{"min_month": "2025-01", "max_month": "2025-01"}'], copy)
     assert counts() == {"2025-01": 5}  # the January partition replaces January
+
+
+def test_the_session_statuses_seed_lists_every_contract_status(con: duckdb.DuckDBPyConnection) -> None:
+    """stg_sessions reads is_given from the seed: it must know every status the contract allows."""
+    seed = dict(con.execute("SELECT status, is_given FROM reference.session_statuses").fetchall())
+    assert sorted(seed) == sorted(STATUSES)
+    assert seed == {"completed": True, "stopped_early": True, "cancelled": False}
+
+
+def test_reference_rules_publish_the_values_the_build_used(con: duckdb.DuckDBPyConnection) -> None:
+    """reference.rules holds each numeric rule once, with the value of its dbt var, and the z of
+    the 95% intervals (the 0.975 normal quantile)."""
+    project_vars = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+    from_vars = ["small_cell_max", "control_chart_baseline_months", "control_chart_sigma",
+                 "severe_ae_grade_min", "max_infusion_reported", "report_headline_lag_months",
+                 "report_trend_months", "report_pchart_months"]
+    published = {r["rule"]: r for r in rows(con, "SELECT * FROM reference.rules")}
+    assert sorted(published) == sorted([*from_vars, "z_975"])
+    assert {name: published[name]["value"] for name in from_vars} == {name: float(project_vars[name])
+                                                                      for name in from_vars}
+    assert published["z_975"]["value"] == pytest.approx(NormalDist().inv_cdf(0.975), abs=1e-12)
+    assert all(len(r["description"]) > 40 for r in published.values())

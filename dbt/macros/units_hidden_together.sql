@@ -138,12 +138,3 @@ anti join complements using ({{ blocks }})
         on {% for key in block_keys %}cells.{{ key }} = units.{{ key }} and {% endfor %}cells.{{ part }} = units.{{ part }}
 {%- endmacro %}
 
-
-{#
-    One decision for the courses assessed after each infusion, shared by
-    reporting.response_by_infusion (n_assessed) and reporting.score_trajectories (n_courses,
-    the same courses, baseline included): blocks of cohort month x instrument.
-#}
-{% macro after_infusion_units() -%}
-    {{ units_hidden_together(ref('response_by_infusion'), ['cohort_month', 'instrument'], 'infusion_number', 'n_assessed') }}
-{%- endmacro %}

@@ -1,6 +1,6 @@
 {#
     Wilson score interval (Wilson 1927) for a proportion successes / trials, 95% two-sided:
-    z = 1.959963984540054, the 0.975 quantile of the standard normal.
+    z = z_975() = 1.959963984540054, the 0.975 quantile of the standard normal (macros/z_975.sql).
 
         centre     = p + z^2 / (2n)
         half-width = z * sqrt(p (1 - p) / n + z^2 / (4 n^2))
@@ -12,13 +12,8 @@
     3/10 -> [0.1078, 0.6032] (statsmodels proportion_confint, method='wilson').
 #}
 
-{% macro wilson_z() -%}
-    1.959963984540054
-{%- endmacro %}
-
-
 {% macro wilson_bound(successes, trials, side) -%}
-    {%- set z = wilson_z() -%}
+    {%- set z = z_975() -%}
     {%- set n = "cast(" ~ trials ~ " as double)" -%}
     {%- set p = "(" ~ successes ~ " / " ~ n ~ ")" -%}
     case

@@ -1,7 +1,9 @@
--- One row per course, instrument and infusion k for every course with an eligible baseline
--- for the instrument's `response` measure (as for response rates) and an after-infusion-k
--- score: whether that score meets the response rule of the outcome_measures seed (PCL-5:
--- >= 30% below baseline; PHQ-9, GAD-7: >= 50%).
+-- One row per course, instrument and reported infusion k (1..var max_infusion_reported) for
+-- every course with an eligible baseline for the instrument's `response` measure (as for
+-- response rates) and an after-infusion-k score: whether that score meets the response rule of
+-- the outcome_measures seed (PCL-5: >= 30% below baseline; PHQ-9, GAD-7: >= 50%). The one
+-- population of response_by_infusion and score_trajectories, whose reporting tables hide the
+-- same courses together (macros/suppress_after_infusion_counts.sql).
 
 with baselines as (
 
@@ -12,6 +14,7 @@ with baselines as (
 infusion_scores as (
 
     select * from {{ ref('int_infusion_scores__selected') }}
+    where infusion_number between 1 and {{ var('max_infusion_reported') }}
 
 ),
 

@@ -3,7 +3,8 @@
 -- with the session it is reviewed under: the administration's own session when it names a
 -- given one, otherwise the patient's latest session started at or before it. The answer is
 -- read even on an incomplete form (a safety answer is never ignored); the baseline is the
--- course's complete baseline (int_course_baselines__selected). Item 9 rises with
+-- course's complete baseline (int_course_baselines__selected), its item 9 answer read where
+-- every administration's is (int_administrations__scored.safety_item_value). Item 9 rises with
 -- suicide-attempt risk (Simon et al., Psychiatr Serv); flagging a rise is a design choice of
 -- this project (issue #4).
 
@@ -23,18 +24,6 @@ course_sessions as (
 baselines as (
 
     select * from {{ ref('int_course_baselines__selected') }}
-
-),
-
-instruments as (
-
-    select * from {{ ref('instruments') }}
-
-),
-
-answers as (
-
-    select response_id, item, value from {{ ref('stg_questionnaires') }}
 
 ),
 
@@ -78,7 +67,7 @@ compared as (
         course_sessions.patient_id,
         reviewed_under.instrument,
         reviewed_under.administered_at,
-        baseline_answer.value as baseline_item_value,
+        baseline.safety_item_value as baseline_item_value,
         reviewed_under.safety_item_value as item_value
 
     from reviewed_under
@@ -87,11 +76,8 @@ compared as (
     inner join baselines
         on course_sessions.course_id = baselines.course_id
         and reviewed_under.instrument = baselines.instrument
-    inner join instruments
-        on reviewed_under.instrument = instruments.instrument
-    inner join answers as baseline_answer
-        on baselines.baseline_response_id = baseline_answer.response_id
-        and instruments.safety_item = baseline_answer.item
+    inner join administrations as baseline
+        on baselines.baseline_response_id = baseline.response_id
 
 )
 

@@ -71,65 +71,42 @@ session_events as (
 
 ),
 
--- every session counts for its site and for the whole network (ALL)
-sessions_with_network as (
-
-    select * from sessions
-    union all
-    select * replace ('ALL' as site_id) from sessions
-
-),
-
-session_events_with_network as (
-
-    select * from session_events
-    union all
-    select * replace ('ALL' as site_id) from session_events
-
-),
-
+-- each session counts for its site and for the whole network (ALL)
 session_counts as (
 
-    select month, site_id, count(*) as n_sessions
-    from sessions_with_network
-    group by month, site_id
+    {{ network_counts(rows='sessions', keys=['month'], counts={'n_sessions': 'count(*)'}) }}
+
+),
+
+-- every month and site with a session has a row for every term
+cells as (
+
+    select session_sites.month, session_sites.site_id, terms.ae_term
+    from (select distinct month, site_id from sessions) as session_sites
+    cross join terms
 
 ),
 
 event_counts as (
 
-    select
-        month,
-        site_id,
-        ae_term,
-        count(*) as n_sessions_with_event,
-        count(*) filter (where reported_grade >= 3) as n_grade_3_plus,
-        count(*) filter (where serious_adverse_event) as n_serious,
-        count(*) filter (where status = 'stopped_early') as n_stopped_early_for_event
-
-    from session_events_with_network
-    group by month, site_id, ae_term
+    {{ network_counts(
+        rows='session_events',
+        keys=['month', 'ae_term'],
+        counts={
+            'n_sessions_with_event': 'count(*)',
+            'n_grade_3_plus': 'count(*) filter (where reported_grade >= ' ~ var('severe_ae_grade_min') ~ ')',
+            'n_serious': 'count(*) filter (where serious_adverse_event)',
+            'n_stopped_early_for_event': "count(*) filter (where status = 'stopped_early')",
+        },
+        cells='cells',
+    ) }}
 
 ),
 
 filled as (
 
-    select
-        session_counts.month,
-        session_counts.site_id,
-        terms.ae_term,
-        cast(session_counts.n_sessions as integer) as n_sessions,
-        cast(coalesce(event_counts.n_sessions_with_event, 0) as integer) as n_sessions_with_event,
-        cast(coalesce(event_counts.n_grade_3_plus, 0) as integer) as n_grade_3_plus,
-        cast(coalesce(event_counts.n_serious, 0) as integer) as n_serious,
-        cast(coalesce(event_counts.n_stopped_early_for_event, 0) as integer) as n_stopped_early_for_event
-
-    from session_counts
-    cross join terms
-    left join event_counts
-        on session_counts.month = event_counts.month
-        and session_counts.site_id = event_counts.site_id
-        and terms.ae_term = event_counts.ae_term
+    select * from event_counts
+    inner join session_counts using (month, site_id)
 
 )
 
@@ -139,9 +116,7 @@ select
     ae_term,
     n_sessions,
     n_sessions_with_event,
-    100 * {{ proportion('n_sessions_with_event', 'n_sessions') }} as rate_per_100_sessions,
-    100 * {{ wilson_low('n_sessions_with_event', 'n_sessions') }} as ci_low,
-    100 * {{ wilson_high('n_sessions_with_event', 'n_sessions') }} as ci_high,
+    {{ rate_with_wilson_interval('n_sessions_with_event', 'n_sessions', rate='rate_per_100_sessions', per=100) }},
     n_grade_3_plus,
     n_serious,
     n_stopped_early_for_event

@@ -5,6 +5,7 @@
 --           month (var control_chart_baseline_months; this month is not included, so a spike
 --           cannot widen its own limits)
 --   ucl, lcl = p_bar +/- 3 sqrt(p_bar (1 - p_bar) / n), n = this month's sessions; lcl >= 0
+--           (3: var control_chart_sigma)
 --   signal = p > ucl
 -- Without any session in those months p_bar, limits and signal are empty.
 
@@ -44,7 +45,8 @@ limits as (
         monthly.n_sessions_with_any_ae,
         monthly.n_sessions_with_any_ae / cast(monthly.n_sessions as double) as p,
         trailing_year.p_bar,
-        3 * sqrt(trailing_year.p_bar * (1 - trailing_year.p_bar) / monthly.n_sessions) as three_sigma
+        {{ var('control_chart_sigma') }} * sqrt(trailing_year.p_bar * (1 - trailing_year.p_bar) / monthly.n_sessions)
+            as limit_distance
 
     from monthly
     left join trailing_year
@@ -60,9 +62,9 @@ select
     n_sessions_with_any_ae,
     p,
     p_bar,
-    p_bar + three_sigma as ucl,
+    p_bar + limit_distance as ucl,
     -- greatest() skips NULLs, so the floor applies only when there is a p_bar
-    case when p_bar is not null then greatest(p_bar - three_sigma, 0) end as lcl,
-    p > p_bar + three_sigma as signal
+    case when p_bar is not null then greatest(p_bar - limit_distance, 0) end as lcl,
+    p > p_bar + limit_distance as signal
 
 from limits

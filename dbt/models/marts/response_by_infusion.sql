@@ -12,8 +12,8 @@ with courses as (
 
 responses as (
 
+    -- infusions 1..max_infusion_reported
     select * from {{ ref('int_infusion_responses__evaluated') }}
-    where infusion_number between 1 and {{ var('max_infusion_reported') }}
 
 ),
 
@@ -39,39 +39,8 @@ course_responses as (
 
 ),
 
--- every course counts for its site and for the whole network (ALL)
-course_responses_with_network as (
-
-    select * from course_responses
-    union all
-    select * replace ('ALL' as site_id) from course_responses
-
-),
-
-counts as (
-
-    select
-        cohort_month,
-        site_id,
-        instrument,
-        infusion_number,
-        count(*) as n_assessed,
-        count(*) filter (where is_responder) as n_responders
-
-    from course_responses_with_network
-    group by cohort_month, site_id, instrument, infusion_number
-
-),
-
-cohorts as (
-
-    select distinct cohort_month, site_id from courses
-    union
-    select distinct cohort_month, 'ALL' as site_id from courses
-
-),
-
-grid as (
+-- every cohort month and site with a course has a row for every instrument and infusion
+cells as (
 
     select
         cohorts.cohort_month,
@@ -79,28 +48,21 @@ grid as (
         response_instruments.instrument,
         cast(infusions.infusion_number as integer) as infusion_number
 
-    from cohorts
+    from (select distinct cohort_month, site_id from courses) as cohorts
     cross join response_instruments
     cross join generate_series(1, {{ var('max_infusion_reported') }}) as infusions (infusion_number)
 
 ),
 
-filled as (
+-- each course counts for its site and for the whole network (ALL), zeros included
+counts as (
 
-    select
-        grid.cohort_month,
-        grid.site_id,
-        grid.instrument,
-        grid.infusion_number,
-        cast(coalesce(counts.n_assessed, 0) as integer) as n_assessed,
-        cast(coalesce(counts.n_responders, 0) as integer) as n_responders
-
-    from grid
-    left join counts
-        on grid.cohort_month = counts.cohort_month
-        and grid.site_id = counts.site_id
-        and grid.instrument = counts.instrument
-        and grid.infusion_number = counts.infusion_number
+    {{ network_counts(
+        rows='course_responses',
+        keys=['cohort_month', 'instrument', 'infusion_number'],
+        counts={'n_assessed': 'count(*)', 'n_responders': 'count(*) filter (where is_responder)'},
+        cells='cells',
+    ) }}
 
 )
 
@@ -111,8 +73,6 @@ select
     infusion_number,
     n_assessed,
     n_responders,
-    {{ proportion('n_responders', 'n_assessed') }} as rate,
-    {{ wilson_low('n_responders', 'n_assessed') }} as ci_low,
-    {{ wilson_high('n_responders', 'n_assessed') }} as ci_high
+    {{ rate_with_wilson_interval('n_responders', 'n_assessed') }}
 
-from filled
+from counts

@@ -40,64 +40,28 @@ course_outcomes as (
 
 ),
 
--- every course counts for its site and for the whole network (ALL)
-course_outcomes_with_network as (
-
-    select * from course_outcomes
-    union all
-    select * replace ('ALL' as site_id) from course_outcomes
-
-),
-
-counts as (
-
-    select
-        cohort_month,
-        site_id,
-        instrument,
-        measure,
-        count(*) filter (where is_eligible and has_endpoint) as n_eligible,
-        count(*) filter (where is_met) as n_met,
-        count(*) filter (where is_eligible and not has_endpoint) as n_missing_endpoint
-
-    from course_outcomes_with_network
-    group by cohort_month, site_id, instrument, measure
-
-),
-
-cohorts as (
-
-    select distinct cohort_month, site_id from courses
-    union
-    select distinct cohort_month, 'ALL' as site_id from courses
-
-),
-
-grid as (
+-- every cohort month and site with a course has a row for every measure
+cells as (
 
     select cohorts.cohort_month, cohorts.site_id, measures.instrument, measures.measure
-    from cohorts
+    from (select distinct cohort_month, site_id from courses) as cohorts
     cross join measures
 
 ),
 
-filled as (
+-- each course counts for its site and for the whole network (ALL), zeros included
+counts as (
 
-    select
-        grid.cohort_month,
-        grid.site_id,
-        grid.instrument,
-        grid.measure,
-        cast(coalesce(counts.n_eligible, 0) as integer) as n_eligible,
-        cast(coalesce(counts.n_met, 0) as integer) as n_met,
-        cast(coalesce(counts.n_missing_endpoint, 0) as integer) as n_missing_endpoint
-
-    from grid
-    left join counts
-        on grid.cohort_month = counts.cohort_month
-        and grid.site_id = counts.site_id
-        and grid.instrument = counts.instrument
-        and grid.measure = counts.measure
+    {{ network_counts(
+        rows='course_outcomes',
+        keys=['cohort_month', 'instrument', 'measure'],
+        counts={
+            'n_eligible': 'count(*) filter (where is_eligible and has_endpoint)',
+            'n_met': 'count(*) filter (where is_met)',
+            'n_missing_endpoint': 'count(*) filter (where is_eligible and not has_endpoint)',
+        },
+        cells='cells',
+    ) }}
 
 )
 
@@ -109,8 +73,6 @@ select
     n_eligible,
     n_met,
     n_missing_endpoint,
-    {{ proportion('n_met', 'n_eligible') }} as rate,
-    {{ wilson_low('n_met', 'n_eligible') }} as ci_low,
-    {{ wilson_high('n_met', 'n_eligible') }} as ci_high
+    {{ rate_with_wilson_interval('n_met', 'n_eligible') }}
 
-from filled
+from counts

@@ -20,26 +20,19 @@ with signals as (
 
 ),
 
-signals_with_network as (
-
-    select * from signals
-    union all
-    select * replace ('ALL' as site_id) from signals
-
-),
-
+-- each session counts for its site and for the whole network (ALL)
 counts as (
 
-    select
-        month,
-        site_id,
-        count(*) filter (where has_grade_3_plus_event) as grade_3_plus,
-        count(*) filter (where has_serious_event) as serious,
-        count(*) filter (where has_item9_rise) as item9_rise,
-        count(*) as "any"
-
-    from signals_with_network
-    group by month, site_id
+    {{ network_counts(
+        rows='signals',
+        keys=['month'],
+        counts={
+            'grade_3_plus': 'count(*) filter (where has_grade_3_plus_event)',
+            'serious': 'count(*) filter (where has_serious_event)',
+            'item9_rise': 'count(*) filter (where has_item9_rise)',
+            '"any"': 'count(*)',
+        },
+    ) }}
 
 ),
 

@@ -1,5 +1,5 @@
 -- Sessions for clinical review: a reported adverse event of CTCAE grade >= 3 (severe,
--- life-threatening or death), a serious adverse event (21 CFR 312.32), or a PHQ-9 item 9
+-- life-threatening or death; var severe_ae_grade_min), a serious adverse event (21 CFR 312.32), or a PHQ-9 item 9
 -- rise above the course baseline (int_safety_item_rises__detected). One row per session,
 -- with every reason that applies.
 
@@ -33,7 +33,7 @@ session_events as (
         session_id,
         max(reported_grade) as max_reported_grade,
         string_agg(ae_term || ':' || reported_grade, ', ' order by ae_term)
-            filter (where reported_grade >= 3) as grade_3_plus_terms,
+            filter (where reported_grade >= {{ var('severe_ae_grade_min') }}) as grade_3_plus_terms,
         string_agg(ae_term || ' (' || source || ')', ', ' order by ae_term) as event_terms
 
     from events
@@ -66,7 +66,7 @@ flagged as (
         sessions.route,
         sessions.status,
         sessions.stop_reason_code,
-        coalesce(session_events.max_reported_grade >= 3, false) as has_grade_3_plus_event,
+        coalesce(session_events.max_reported_grade >= {{ var('severe_ae_grade_min') }}, false) as has_grade_3_plus_event,
         coalesce(sessions.serious_adverse_event, false) as has_serious_event,
         session_rises.session_id is not null as has_item9_rise,
         session_events.max_reported_grade,

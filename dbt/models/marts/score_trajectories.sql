@@ -3,8 +3,8 @@
 -- (1..max_infusion_reported). Population: courses with an eligible baseline for the
 -- instrument's `response` measure and at least one after-infusion score, the same courses as
 -- response_by_infusion. Each timepoint averages the courses assessed then, so later points
--- cover fewer courses (n_courses says how many). 95% interval of the mean: mean +/- 1.96
--- standard deviation / sqrt(n) (normal approximation; reported cells have n > 10 after
+-- cover fewer courses (n_courses says how many). 95% interval of the mean: mean +/- z_975
+-- (1.96) standard deviation / sqrt(n) (normal approximation; reported cells have n > 10 after
 -- suppression); empty for n < 2.
 
 with courses as (
@@ -15,8 +15,8 @@ with courses as (
 
 responses as (
 
+    -- infusions 1..max_infusion_reported
     select * from {{ ref('int_infusion_responses__evaluated') }}
-    where infusion_number between 1 and {{ var('max_infusion_reported') }}
 
 ),
 
@@ -40,11 +40,10 @@ course_scores as (
 
 ),
 
+-- each course counts for its site and for the whole network (ALL)
 course_scores_with_network as (
 
-    select * from course_scores
-    union all
-    select * replace ('ALL' as site_id) from course_scores
+    {{ network_rows('course_scores') }}
 
 ),
 
@@ -72,7 +71,7 @@ select
     n_courses,
     mean_score,
     sd_score,
-    case when n_courses >= 2 then mean_score - 1.959963984540054 * sd_score / sqrt(n_courses) end as ci_low,
-    case when n_courses >= 2 then mean_score + 1.959963984540054 * sd_score / sqrt(n_courses) end as ci_high
+    case when n_courses >= 2 then mean_score - {{ z_975() }} * sd_score / sqrt(n_courses) end as ci_low,
+    case when n_courses >= 2 then mean_score + {{ z_975() }} * sd_score / sqrt(n_courses) end as ci_high
 
 from summary

@@ -1,5 +1,6 @@
 -- One row per scheduled session, as validated by the pipeline, with its end time and
--- whether it was given (completed or stopped early; cancelled sessions count nowhere).
+-- whether it was given (session_statuses seed: completed or stopped early; cancelled sessions
+-- count nowhere).
 -- stop_reason is free text: it is coded here (stop_reasons seed) and only the code goes on;
 -- the text stays in the build file (issue #12).
 
@@ -13,6 +14,12 @@ stop_reasons as (
 
     select phrase, stop_reason_code from {{ ref('stop_reasons') }}
     where phrase is not null
+
+),
+
+session_statuses as (
+
+    select status, is_given from {{ ref('session_statuses') }}
 
 )
 
@@ -30,8 +37,9 @@ select
     dose_mg,
     weight_kg,
     duration_min,
-    status,
-    status in ('completed', 'stopped_early') as is_given,
+    source.status,
+    -- a status the seed does not list is not given (the relationships test on status reports it)
+    coalesce(session_statuses.is_given, false) as is_given,
     stop_reason,
     case
         when nullif(trim(stop_reason), '') is null then null
@@ -51,3 +59,5 @@ select
     line_number
 
 from source
+left join session_statuses
+    on source.status = session_statuses.status
