@@ -25,10 +25,11 @@ from dagster import AssetKey, DagsterInstance
 
 from pipelines.cli import main
 from pipelines.publish.report.asset import REPORT_KEY, report_paths, write_reports
-from pipelines.publish.report.data import SYNTHETIC_TEXT, add_months, read_report_data
+from pipelines.publish.report.data import RULES, SYNTHETIC_TEXT, add_months, read_report_data
 from pipelines.publish.report.pdf import ENV_CHROMIUM, ChromiumMissing, chromium_path
 from pipelines.publish.report.render import SmallCellError, count_cell, render_html
 from pipelines.settings import PROJECT_ROOT
+from pipelines.transform.project import dbt_var
 from tests.conftest import TinyBuild, read_build
 
 MONTH = "2025-06"
@@ -118,6 +119,10 @@ def write_published(path: Path, month: str = MONTH, seed: int = 5) -> Path:
         con.execute(f"CREATE SCHEMA {schema}")
     for seed_file in SEEDS.glob("*.csv"):
         con.execute(f"CREATE TABLE reference.{seed_file.stem} AS SELECT * FROM read_csv_auto('{seed_file}')")
+    # the rules the dbt rules model would publish: the vars of dbt_project.yml
+    con.execute("CREATE TABLE reference.rules (rule VARCHAR, value DOUBLE, description VARCHAR)")
+    con.executemany("INSERT INTO reference.rules VALUES (?, ?, 'test')",
+                    [(rule, float(dbt_var(rule))) for rule in RULES.values()])
     con.execute("CREATE TABLE meta.build AS SELECT 'b7e1c0de-0000-4000-8000-000000000001' AS build_id, "
                 "TIMESTAMP '2025-07-01 06:12:00' AS built_at, 'test-run' AS dagster_run_id, "
                 "['2025-04', '2025-05', '2025-06']::VARCHAR[] AS months")
@@ -385,10 +390,27 @@ def test_headline_figures_come_from_the_network_row_of_the_cohort_two_months_bac
 
 
 def test_an_unsuppressed_small_count_stops_the_report() -> None:
-    assert count_cell({"n": 0, "suppressed_cells": []}, "n") == '<span class="count">0</span>'
-    assert count_cell({"n": 12_345, "suppressed_cells": []}, "n") == '<span class="count">12,345</span>'
+    assert count_cell({"n": 0, "suppressed_cells": []}, "n", 10) == '<span class="count">0</span>'
+    assert count_cell({"n": 12_345, "suppressed_cells": []}, "n", 10) == '<span class="count">12,345</span>'
     with pytest.raises(SmallCellError):
-        count_cell({"n": 7, "suppressed_cells": []}, "n")
+        count_cell({"n": 7, "suppressed_cells": []}, "n", 10)
+
+
+def test_the_report_takes_its_rules_from_the_build(tmp_path: Path) -> None:
+    """Threshold, windows and control-chart text come from the build's reference.rules: a build that
+    says 24 trend months gets 24 cohorts, and one without the table is refused, not guessed."""
+    path = write_published(tmp_path / "rules.duckdb")
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE reference.rules SET value = 24 WHERE rule = 'report_trend_months'")
+        con.execute("UPDATE reference.rules SET value = 6 WHERE rule = 'control_chart_baseline_months'")
+        data = read_report_data(con, MONTH)
+        html = render_html(data)
+        assert data.rules.trend_months == 24 and data.trend_start == add_months(data.headline_cohort, -23)
+        assert "Trend: the last 24 cohort months" in html
+        assert "compares each month with the 6 months before it" in html
+        con.execute("DROP TABLE reference.rules")
+        with pytest.raises(ValueError, match="reference.rules has no small_cell_max"):
+            read_report_data(con, MONTH)
 
 
 def test_a_missing_chromium_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -228,7 +228,8 @@ def dbt_monthly(
 def dbt_history(
     context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
-    """Everything over all history: intermediate, marts, reporting and data_quality, with their tests."""
+    """Everything over all history: intermediate, marts, reporting, data_quality and reference.rules (the
+    numeric rules the build used, from dbt vars), with their tests."""
     yield from _dbt_build(context, dbt, duckdb.database)
 
 

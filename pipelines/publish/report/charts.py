@@ -258,9 +258,9 @@ class ControlPoint:
 @styled
 def p_chart(points: Sequence[ControlPoint], name: str, label: str, height: float = 2.6,
             width: float = WIDTH_IN, title: str | None = None) -> str:
-    """p-chart: monthly proportion, centre line and 3-sigma limits as steps, signals in vermillion.
+    """p-chart: monthly proportion, centre line and control limits as steps, signals in vermillion.
 
-    Limits change month to month (p_bar from the 12 months before, n from the month itself), so
+    Limits change month to month (p_bar from the baseline months before, n from the month itself), so
     they are steps centred on each month rather than straight lines.
     """
     fig, (ax,) = _figure(height, width=width)

@@ -14,19 +14,16 @@ from typing import Any
 
 import duckdb
 
+from pipelines.contract import EXPORTS
 from pipelines.sql import has_table
 
 Row = dict[str, Any]
 
 ALL = "ALL"
-SMALL_CELL_MAX = 10  # CMS cell size suppression policy: counts 1-10 are never shown
 INSTRUMENT_ORDER = ("PCL5", "PHQ9", "GAD7")
 HEADLINE_MEASURES = ("response", "remission")
 CHART_INSTRUMENTS = ("PCL5", "PHQ9")  # by infusion; trajectories add GAD-7 when it has response rows
-TREND_MONTHS = 12
-PCHART_MONTHS = 24
 SAFETY_REASONS = ("any", "grade_3_plus", "serious", "item9_rise")
-EXPORTS = ("sessions", "vitals", "questionnaires")
 
 
 def add_months(month: date, n: int) -> date:
@@ -42,6 +39,36 @@ def month_of(key: str) -> date:
 
 SYNTHETIC_TEXT = ("SYNTHETIC DEMO DATA: generated exports, not a clinic's; "
                   "not for clinical or quality decisions")
+
+
+@dataclass(frozen=True)
+class ReportRules:
+    """The report's numbers as the build used them: `reference.rules`, written by dbt from the vars of
+    dbt/dbt_project.yml (their one home, with sources), so a report never disagrees with its tables."""
+
+    small_cell_max: int  # counts 1..small_cell_max are never shown (CMS cell size suppression policy)
+    headline_lag_months: int  # the headline cohort is the report month minus this
+    trend_months: int  # cohorts in the response trend, ending at the headline cohort
+    pchart_months: int  # months in the p-charts, ending at the report month
+    control_chart_baseline_months: int  # the months before each month that p_bar pools (Methods text)
+    control_chart_sigma: int  # the control limits' width in standard errors (Methods text)
+
+
+RULES = {"small_cell_max": "small_cell_max", "headline_lag_months": "report_headline_lag_months",
+         "trend_months": "report_trend_months", "pchart_months": "report_pchart_months",
+         "control_chart_baseline_months": "control_chart_baseline_months",
+         "control_chart_sigma": "control_chart_sigma"}
+
+
+def read_rules(con: duckdb.DuckDBPyConnection) -> ReportRules:
+    """The report's rules from the published build; a build without them cannot be rendered safely."""
+    found = dict(con.execute("SELECT rule, value FROM reference.rules").fetchall()) \
+        if has_table(con, "reference", "rules") else {}
+    missing = [rule for rule in RULES.values() if found.get(rule) is None]
+    if missing:
+        raise ValueError(f"reference.rules has no {', '.join(missing)}: the published build is older than "
+                         "the report; `outcomes run` publishes a new one")
+    return ReportRules(**{field: int(found[rule]) for field, rule in RULES.items()})
 
 
 @dataclass(frozen=True)
@@ -68,16 +95,17 @@ class SiteData:
     site_id: str
     control: Row  # reporting.ae_control_chart for the month
     ae_any: Row | None  # reporting.adverse_events, term 'any'
-    pchart: list[Row]  # the site's ae_control_chart rows, last 24 months
+    pchart: list[Row]  # the site's ae_control_chart rows, the p-chart's months
     headline: list[Row]  # reporting.response_rates for the headline cohort, response and remission
 
 
 @dataclass
 class ReportData:
-    """All figures of one month's report (month M; headline cohort M - 2)."""
+    """All figures of one month's report (month M; headline cohort M - rules.headline_lag_months)."""
 
     month: date
     headline_cohort: date
+    rules: ReportRules
     build: Build
     instruments: dict[str, Row]  # reference.instruments by instrument
     headline_instruments: list[str]  # instruments with response rows in the trend window
@@ -102,11 +130,11 @@ class ReportData:
 
     @property
     def trend_start(self) -> date:
-        return add_months(self.headline_cohort, -(TREND_MONTHS - 1))
+        return add_months(self.headline_cohort, -(self.rules.trend_months - 1))
 
     @property
     def pchart_start(self) -> date:
-        return add_months(self.month, -(PCHART_MONTHS - 1))
+        return add_months(self.month, -(self.rules.pchart_months - 1))
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:
@@ -167,9 +195,10 @@ def _control_series(con: duckdb.DuckDBPyConnection, site_id: str, first: date, l
 def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportData:
     """Read every figure of the report for `month_key` ("YYYY-MM") from a published warehouse."""
     month = month_of(month_key)
-    cohort = add_months(month, -2)
-    trend_first = add_months(cohort, -(TREND_MONTHS - 1))
-    pchart_first = add_months(month, -(PCHART_MONTHS - 1))
+    rules = read_rules(con)
+    cohort = add_months(month, -rules.headline_lag_months)
+    trend_first = add_months(cohort, -(rules.trend_months - 1))
+    pchart_first = add_months(month, -(rules.pchart_months - 1))
 
     instruments = {r["instrument"]: r for r in rows(con, "SELECT * FROM reference.instruments")}
     trend = rows(con, "SELECT * FROM reporting.response_rates WHERE site_id = 'ALL' "
@@ -215,7 +244,7 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
     suppressed_sites: list[str] = []
     for control in site_controls:
         site_id = control["site_id"]
-        if control["n_sessions"] is None or control["n_sessions"] <= SMALL_CELL_MAX:
+        if control["n_sessions"] is None or control["n_sessions"] <= rules.small_cell_max:
             suppressed_sites.append(site_id)
             continue
         site_any = rows(con, "SELECT * FROM reporting.adverse_events WHERE month = ? AND site_id = ? "
@@ -227,6 +256,7 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
     return ReportData(
         month=month,
         headline_cohort=cohort,
+        rules=rules,
         build=read_build(con),
         instruments=instruments,
         headline_instruments=headline_instruments,

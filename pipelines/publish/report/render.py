@@ -2,8 +2,8 @@
 
 Every count goes through `count_cell`, the one place that prints counts: shown counts become
 `<span class="count">1,234</span>`, suppressed ones a marker without digits. It refuses a
-count of 1-10 that arrives unsuppressed, so a suppression bug upstream fails the report
-instead of publishing a small cell.
+count of 1..small_cell_max (reference.rules) that arrives unsuppressed, so a suppression bug
+upstream fails the report instead of publishing a small cell.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,10 @@ from pipelines.publish.report.data import (
     HEADLINE_MEASURES,
     INSTRUMENT_ORDER,
     SAFETY_REASONS,
-    SMALL_CELL_MAX,
     SYNTHETIC_TEXT,
     CohortSeries,
     ReportData,
+    ReportRules,
     Row,
     SiteData,
     add_months,
@@ -82,15 +83,16 @@ def _marker(kind: str) -> Markup:
 NO_DATA = Markup('<span class="nodata" title="no data">&ndash;</span>')
 
 
-def count_cell(row: Mapping[str, Any] | None, column: str) -> Markup:
-    """The only way the template prints a count (people, sessions, rows, files)."""
+def count_cell(row: Mapping[str, Any] | None, column: str, small_cell_max: int) -> Markup:
+    """The only way the template prints a count (people, sessions, rows, files); a count of
+    1..small_cell_max that reached it unsuppressed stops the render."""
     if _suppressed(row, column):
         return _marker("count ")
     value = None if row is None else row.get(column)
     if value is None:
         return Markup('<span class="count nodata" title="no data">&ndash;</span>')
     value = int(value)
-    if 1 <= value <= SMALL_CELL_MAX:
+    if 1 <= value <= small_cell_max:
         raise SmallCellError(f"unsuppressed count {column} = {value} in {dict(row or {})}")
     return Markup(f'<span class="count">{value:,}</span>')
 
@@ -140,7 +142,7 @@ def _point(row: Row | None, value: str, low: str = "ci_low", high: str = "ci_hig
 def _trend_chart(data: ReportData) -> str | None:
     if not data.headline_instruments:
         return None
-    cohorts = [add_months(data.trend_start, i) for i in range(12)]
+    cohorts = [add_months(data.trend_start, i) for i in range(data.rules.trend_months)]
     by_key = {(r["cohort_month"], r["instrument"], r["measure"]): r for r in data.trend}
     panels = [
         charts.Panel(
@@ -222,7 +224,7 @@ def _ae_chart(data: ReportData) -> str | None:
 
 
 def _control_points(rows: Sequence[Row], first: date, last: date) -> list[charts.ControlPoint]:
-    """From the first month with a row (at most 24 months back) to the report month."""
+    """From the first month with a row (at most rules.pchart_months back) to the report month."""
     by_month = {r["month"]: r for r in rows}
     start = min(by_month, default=last)
     start = max(start, first)
@@ -273,14 +275,16 @@ def _pivot(series: Sequence[CohortSeries], key: str,
     return [(point, [rows.get(point) for rows in by_point]) for point in points]
 
 
-def environment() -> Environment:
+def environment(rules: ReportRules) -> Environment:
+    """The template's environment for one build's rules (its small-cell threshold guards every count)."""
     env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(
-        count_cell=count_cell, value_cell=value_cell, ci_cell=ci_cell, month_name=month_name,
+        count_cell=partial(count_cell, small_cell_max=rules.small_cell_max), value_cell=value_cell,
+        ci_cell=ci_cell, month_name=month_name,
         instrument_name=instrument_name, measure_names=MEASURE_NAMES, reason_names=REASON_NAMES,
         export_names=EXPORT_NAMES, comparators=COMPARATORS, suppressed_title=SUPPRESSED_TITLE,
-        suppressed_mark=SUPPRESSED_MARK, small_cell_max=SMALL_CELL_MAX,
+        suppressed_mark=SUPPRESSED_MARK, small_cell_max=rules.small_cell_max,
     )
     env.filters["month_name"] = month_name
     return env
@@ -321,7 +325,7 @@ def render_html(data: ReportData) -> str:
         "site_charts": {s.site_id: _site_chart(data, s) for s in data.sites},
         "trend_first": data.trend_start,
         "pchart_first": data.pchart_start,
-        "endpoint_last_day": data.assessment_windows.get("endpoint_last_day", 42),
+        "endpoint_last_day": data.assessment_windows["endpoint_last_day"],
         "synthetic_text": SYNTHETIC_TEXT,
     }
-    return environment().get_template(TEMPLATE).render(**context)
+    return environment(data.rules).get_template(TEMPLATE).render(**context)
