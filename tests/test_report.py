@@ -409,7 +409,7 @@ def test_the_report_takes_its_rules_from_the_build(tmp_path: Path) -> None:
         assert "Trend: the last 24 cohort months" in html
         assert "compares each month with the 6 months before it" in html
         con.execute("DROP TABLE reference.rules")
-        with pytest.raises(ValueError, match="reference.rules has no small_cell_max"):
+        with pytest.raises(ValueError, match=r"reference\.rules has no small_cell_max"):
             read_report_data(con, MONTH)
 
 
