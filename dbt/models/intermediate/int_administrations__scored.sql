@@ -3,23 +3,9 @@
 -- An administration missing any item is incomplete: it is kept and counted here, but its
 -- total (and band) stays empty, so it is never scored into outcomes.
 
-with answers as (
-
-    select * from {{ ref('stg_questionnaires') }}
-
-),
-
-instruments as (
-
-    select * from {{ ref('instruments') }}
-
-),
-
-severity_bands as (
-
-    select * from {{ ref('severity_bands') }}
-
-),
+with answers as (select * from {{ ref('stg_questionnaires') }}),
+instruments as (select * from {{ ref('instruments') }}),
+severity_bands as (select * from {{ ref('severity_bands') }}),
 
 administrations as (
 

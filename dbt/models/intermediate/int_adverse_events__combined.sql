@@ -2,17 +2,8 @@
 -- source `reported`, `derived` or `both`, and the highest reported grade (CTCAE; empty when
 -- only derived, vitals carry no grade).
 
-with reported as (
-
-    select * from {{ ref('int_reported_adverse_events__parsed') }}
-
-),
-
-derived as (
-
-    select * from {{ ref('int_derived_adverse_events__flagged') }}
-
-)
+with reported as (select * from {{ ref('int_reported_adverse_events__parsed') }}),
+derived as (select * from {{ ref('int_derived_adverse_events__flagged') }})
 
 select
     coalesce(reported.session_id, derived.session_id) as session_id,

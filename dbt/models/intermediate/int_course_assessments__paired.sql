@@ -1,16 +1,7 @@
 -- One row per course and instrument with a baseline, an endpoint or both, side by side.
 
-with baselines as (
-
-    select * from {{ ref('int_course_baselines__selected') }}
-
-),
-
-endpoints as (
-
-    select * from {{ ref('int_course_endpoints__selected') }}
-
-)
+with baselines as (select * from {{ ref('int_course_baselines__selected') }}),
+endpoints as (select * from {{ ref('int_course_endpoints__selected') }})
 
 select
     coalesce(baselines.course_id, endpoints.course_id) as course_id,

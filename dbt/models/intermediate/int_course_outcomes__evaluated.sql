@@ -11,11 +11,7 @@ with pairs as (
 
 ),
 
-measures as (
-
-    select * from {{ ref('outcome_measures') }}
-
-),
+measures as (select * from {{ ref('outcome_measures') }}),
 
 answers as (
 

@@ -1,11 +1,7 @@
 -- One row per treatment course: its patient, the first session's site and start (which
 -- define the cohort), and the number of infusions given (completed or stopped early).
 
-with course_sessions as (
-
-    select * from {{ ref('int_sessions__assigned_to_courses') }}
-
-)
+with course_sessions as (select * from {{ ref('int_sessions__assigned_to_courses') }})
 
 select
     course_id,

@@ -5,11 +5,7 @@
 -- choices of this project). Upper limits are checked against the highest reading, lower
 -- limits against the lowest.
 
-with session_vitals as (
-
-    select * from {{ ref('int_session_vitals__aggregated') }}
-
-),
+with session_vitals as (select * from {{ ref('int_session_vitals__aggregated') }}),
 
 given_sessions as (
 
@@ -19,11 +15,7 @@ given_sessions as (
 
 ),
 
-thresholds as (
-
-    select * from {{ ref('vital_thresholds') }}
-
-),
+thresholds as (select * from {{ ref('vital_thresholds') }}),
 
 checked as (
 

@@ -5,11 +5,7 @@
 -- population of response_by_infusion and score_trajectories, whose reporting tables hide the
 -- same courses together (macros/suppress_after_infusion_counts.sql).
 
-with baselines as (
-
-    select * from {{ ref('int_course_baselines__selected') }}
-
-),
+with baselines as (select * from {{ ref('int_course_baselines__selected') }}),
 
 infusion_scores as (
 

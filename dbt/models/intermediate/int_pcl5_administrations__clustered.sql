@@ -18,11 +18,7 @@ administrations as (
 
 ),
 
-clusters as (
-
-    select * from {{ ref('pcl5_clusters') }}
-
-),
+clusters as (select * from {{ ref('pcl5_clusters') }}),
 
 cluster_scores as (
 

@@ -15,17 +15,8 @@ with administrations as (
 
 ),
 
-course_sessions as (
-
-    select * from {{ ref('int_sessions__assigned_to_courses') }}
-
-),
-
-baselines as (
-
-    select * from {{ ref('int_course_baselines__selected') }}
-
-),
+course_sessions as (select * from {{ ref('int_sessions__assigned_to_courses') }}),
+baselines as (select * from {{ ref('int_course_baselines__selected') }}),
 
 latest_session_before as (
 

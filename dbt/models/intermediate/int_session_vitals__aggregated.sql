@@ -36,11 +36,7 @@ vitals as (
 
 ),
 
-derived_ae_window as (
-
-    select * from {{ ref('derived_ae_window') }}
-
-)
+derived_ae_window as (select * from {{ ref('derived_ae_window') }})
 
 select
     sessions.session_month,

@@ -12,11 +12,7 @@ with sessions as (
 
 ),
 
-windows as (
-
-    select * from {{ ref('assessment_windows') }}
-
-),
+windows as (select * from {{ ref('assessment_windows') }}),
 
 with_previous as (
 

@@ -19,11 +19,7 @@ with sessions as (
 
 ),
 
-events as (
-
-    select * from {{ ref('int_adverse_events__combined') }}
-
-),
+events as (select * from {{ ref('int_adverse_events__combined') }}),
 
 terms as (
 

@@ -3,23 +3,9 @@
 -- empty when the measure does not apply to the instrument, the baseline does not make the
 -- course eligible, or there is no endpoint.
 
-with courses as (
-
-    select * from {{ ref('int_courses__summarized') }}
-
-),
-
-pairs as (
-
-    select * from {{ ref('int_course_assessments__paired') }}
-
-),
-
-outcomes as (
-
-    select * from {{ ref('int_course_outcomes__evaluated') }}
-
-),
+with courses as (select * from {{ ref('int_courses__summarized') }}),
+pairs as (select * from {{ ref('int_course_assessments__paired') }}),
+outcomes as (select * from {{ ref('int_course_outcomes__evaluated') }}),
 
 flags as (
 

@@ -4,11 +4,7 @@
 -- response rule (PCL-5 >= 30% below baseline, as in the Osmind PTSD cohort: 27% after
 -- infusion 1, 70% after infusion 6). Wilson 95% interval; empty for n_assessed = 0.
 
-with courses as (
-
-    select * from {{ ref('int_courses__summarized') }}
-
-),
+with courses as (select * from {{ ref('int_courses__summarized') }}),
 
 responses as (
 

@@ -5,17 +5,8 @@
 -- visible. Wilson 95% interval; for n_eligible = 0 rate and interval are empty. Every cohort
 -- month and site with a course has a row for every measure, zeros included.
 
-with courses as (
-
-    select * from {{ ref('int_courses__summarized') }}
-
-),
-
-outcomes as (
-
-    select * from {{ ref('int_course_outcomes__evaluated') }}
-
-),
+with courses as (select * from {{ ref('int_courses__summarized') }}),
+outcomes as (select * from {{ ref('int_course_outcomes__evaluated') }}),
 
 measures as (
 

@@ -3,29 +3,10 @@
 -- rise above the course baseline (int_safety_item_rises__detected). One row per session,
 -- with every reason that applies.
 
-with course_sessions as (
-
-    select * from {{ ref('int_sessions__assigned_to_courses') }}
-
-),
-
-sessions as (
-
-    select * from {{ ref('stg_sessions') }}
-
-),
-
-events as (
-
-    select * from {{ ref('int_adverse_events__combined') }}
-
-),
-
-item9_rises as (
-
-    select * from {{ ref('int_safety_item_rises__detected') }}
-
-),
+with course_sessions as (select * from {{ ref('int_sessions__assigned_to_courses') }}),
+sessions as (select * from {{ ref('stg_sessions') }}),
+events as (select * from {{ ref('int_adverse_events__combined') }}),
+item9_rises as (select * from {{ ref('int_safety_item_rises__detected') }}),
 
 session_events as (
 

@@ -7,11 +7,7 @@
 -- (1.96) standard deviation / sqrt(n) (normal approximation; reported cells have n > 10 after
 -- suppression); empty for n < 2.
 
-with courses as (
-
-    select * from {{ ref('int_courses__summarized') }}
-
-),
+with courses as (select * from {{ ref('int_courses__summarized') }}),
 
 responses as (
 

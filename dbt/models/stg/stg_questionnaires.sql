@@ -1,10 +1,6 @@
 -- One row per item answer of one questionnaire administration, as validated by the pipeline.
 
-with source as (
-
-    select * from {{ source('staging', 'questionnaires') }}
-
-)
+with source as (select * from {{ source('staging', 'questionnaires') }})
 
 select
     response_id,

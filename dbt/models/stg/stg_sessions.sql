@@ -4,11 +4,7 @@
 -- stop_reason is free text: it is coded here (stop_reasons seed) and only the code goes on;
 -- the text stays in the build file (issue #12).
 
-with source as (
-
-    select * from {{ source('staging', 'sessions') }}
-
-),
+with source as (select * from {{ source('staging', 'sessions') }}),
 
 stop_reasons as (
 

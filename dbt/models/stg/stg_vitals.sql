@@ -2,17 +2,8 @@
 -- mapped to the canonical measure through the measure_codes seed. A code the seed does not
 -- know keeps its row with an empty measure, which the not_null test on `measure` reports.
 
-with source as (
-
-    select * from {{ source('staging', 'vitals') }}
-
-),
-
-measure_codes as (
-
-    select * from {{ ref('measure_codes') }}
-
-)
+with source as (select * from {{ source('staging', 'vitals') }}),
+measure_codes as (select * from {{ ref('measure_codes') }})
 
 select
     source.session_id,
