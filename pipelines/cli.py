@@ -406,6 +406,17 @@ def cmd_contract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(sub: argparse._SubParsersAction, func: Callable[[argparse.Namespace], int], summary: str,
+             more: str, *examples: str) -> argparse.ArgumentParser:
+    """One subcommand: its name from the function (cmd_<name>), its description from the function's
+    docstring and `more`, and the examples every `outcomes <command> --help` ends with."""
+    parser = sub.add_parser(func.__name__.removeprefix("cmd_"), help=summary, description=func.__doc__ + more,
+                            epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="outcomes",
@@ -415,28 +426,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    synth = sub.add_parser("synth", help="generate a synthetic clinic network's exports",
-                           description=cmd_synth.__doc__ + " Deterministic by seed.",
-                           epilog="examples:\n"
-                           "  outcomes synth --scale small --seed 1 --out /tmp/demo_landing\n"
-                           "  outcomes synth --sites 5 --patients 30 --months 13 --defect-rate 0.02 "
-                           "--out /tmp/small",
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    synth = _command(sub, cmd_synth, "generate a synthetic clinic network's exports",
+                     " Deterministic by seed.",
+                     "outcomes synth --scale small --seed 1 --out /tmp/demo_landing",
+                     "outcomes synth --sites 5 --patients 30 --months 13 --defect-rate 0.02 --out /tmp/small")
     add_network_arguments(synth, default_scale="small")
     synth.add_argument("--out", help="output folder (default: the landing folder)")
     synth.add_argument("--no-progress", action="store_true", help="no progress bar")
     synth.add_argument("--json", action="store_true", help="also print the summary as JSON")
     synth.add_argument("--landing", help="landing folder to write into when --out is not given "
                        "(env OUTCOMES_LANDING, default ./landing)")
-    synth.set_defaults(func=cmd_synth)
 
-    run = sub.add_parser("run", help="materialize everything for the months in the landing folder",
-                         description=cmd_run.__doc__ + " A landing folder that does not exist or holds "
-                         "no exports is an error (exit 2); --demo builds the synthetic demo network.",
-                         epilog="examples:\n  outcomes run --landing /data/exports\n"
-                         "  outcomes run --landing /data/exports --months 2025-10..2025-12\n"
-                         "  outcomes run --demo --landing /tmp/demo_landing --warehouse /tmp/demo_warehouse",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = _command(sub, cmd_run, "materialize everything for the months in the landing folder",
+                   " A landing folder that does not exist or holds no exports is an error (exit 2); --demo "
+                   "builds the synthetic demo network.",
+                   "outcomes run --landing /data/exports",
+                   "outcomes run --landing /data/exports --months 2025-10..2025-12",
+                   "outcomes run --demo --landing /tmp/demo_landing --warehouse /tmp/demo_warehouse")
     run.add_argument("--months", type=month_range, metavar="YYYY-MM..YYYY-MM",
                      help="only the landing months in this range (both inclusive; one month alone works)")
     run.add_argument("--quiet", action="store_true",
@@ -446,62 +452,45 @@ def build_parser() -> argparse.ArgumentParser:
                      "exports (refused when it holds real ones) and run on it; the build, its summary "
                      "and its reports are marked synthetic")
     _add_folder_flags(run)
-    run.set_defaults(func=cmd_run)
 
-    ui = sub.add_parser("ui", help="start the Dagster UI on 127.0.0.1", description=cmd_ui.__doc__,
-                        epilog="examples:\n  outcomes ui\n"
-                        "  outcomes ui --port 3001 --warehouse /data/warehouse",
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ui = _command(sub, cmd_ui, "start the Dagster UI on 127.0.0.1", "",
+                  "outcomes ui", "outcomes ui --port 3001 --warehouse /data/warehouse")
     ui.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     _add_folder_flags(ui)
-    ui.set_defaults(func=cmd_ui)
 
-    doc = sub.add_parser("contract", help="print the export contract as Markdown",
-                         description=cmd_contract.__doc__,
-                         epilog="examples:\n  outcomes contract | less\n"
-                         "  outcomes contract --write docs/export-contract.md",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    doc = _command(sub, cmd_contract, "print the export contract as Markdown", "",
+                   "outcomes contract | less", "outcomes contract --write docs/export-contract.md")
     doc.add_argument("--write", metavar="PATH", help="write to PATH instead of printing")
-    doc.set_defaults(func=cmd_contract)
 
-    retract = sub.add_parser(
-        "retract", help="take one export month out of the build, with an audit row",
-        description=cmd_retract.__doc__ + " The rows stay in the warehouse's history; a later delivery "
-        "of the month (other bytes, or the file written into landing again) undoes the retraction.",
-        epilog="examples:\n  outcomes retract --month 2025-03 --export vitals "
-        "--reason \"clinic withdrew the file: wrong site's monitor\"",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    retract = _command(
+        sub, cmd_retract, "take one export month out of the build, with an audit row",
+        " The rows stay in the warehouse's history; a later delivery of the month (other bytes, or the "
+        "file written into landing again) undoes the retraction.",
+        "outcomes retract --month 2025-03 --export vitals --reason \"clinic withdrew the file: wrong "
+        "site's monitor\"")
     retract.add_argument("--month", type=month, required=True, metavar="YYYY-MM", help="the export month")
     retract.add_argument("--export", required=True, choices=contract.EXPORTS, help="the export")
     retract.add_argument("--reason", required=True,
                          help="why (kept and published in data_quality.retractions: no identifiers)")
     retract.add_argument("--quiet", action="store_true", help="no progress lines: only the summary")
     _add_folder_flags(retract)
-    retract.set_defaults(func=cmd_retract)
 
-    reproduce = sub.add_parser(
-        "reproduce", help="rebuild a past build from the kept file versions into a new folder",
-        description=cmd_reproduce.__doc__ + " The new folder gets the build's warehouse (outcomes.duckdb, "
-        "meta.build.reproduces naming the original) and reports; run with the same code and settings.",
-        epilog="examples:\n  outcomes reproduce --list\n"
-        "  outcomes reproduce --build 3f2c9a1e-... --out /tmp/build_2025_06",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    reproduce = _command(
+        sub, cmd_reproduce, "rebuild a past build from the kept file versions into a new folder",
+        " The new folder gets the build's warehouse (outcomes.duckdb, meta.build.reproduces naming the "
+        "original) and reports; run with the same code and settings.",
+        "outcomes reproduce --list", "outcomes reproduce --build 3f2c9a1e-... --out /tmp/build_2025_06")
     reproduce.add_argument("--build", metavar="BUILD_ID", help="the build id (meta.build.build_id)")
     reproduce.add_argument("--out", metavar="DIR", help="an empty folder for the reproduced warehouse")
     reproduce.add_argument("--list", action="store_true", help="list the latest builds and stop")
     reproduce.add_argument("--quiet", action="store_true", help="no progress lines: only the summary")
     _add_folder_flags(reproduce, landing=False)
-    reproduce.set_defaults(func=cmd_reproduce)
 
-    report = sub.add_parser("report", help="render one month's report from the published warehouse",
-                            description=cmd_report.__doc__,
-                            epilog="examples:\n  outcomes report --month 2025-12\n"
-                            "  outcomes report --month 2025-06 --warehouse /data/warehouse "
-                            "--reports /tmp/r",
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    report = _command(sub, cmd_report, "render one month's report from the published warehouse", "",
+                      "outcomes report --month 2025-12",
+                      "outcomes report --month 2025-06 --warehouse /data/warehouse --reports /tmp/r")
     report.add_argument("--month", type=month, required=True, metavar="YYYY-MM", help="the report month")
     _add_folder_flags(report, landing=False)
-    report.set_defaults(func=cmd_report)
     return parser
 
 
