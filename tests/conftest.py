@@ -116,3 +116,16 @@ def landing(settings: Settings, tiny_exports: Path) -> Path:
     """A private copy of the tiny network in this test's landing folder."""
     shutil.copytree(tiny_exports, settings.landing)
     return settings.landing
+
+
+# Fixtures that build a warehouse end to end (a Dagster run with dbt): every test using one is `slow`,
+# like the tests marked by hand that run builds themselves. `./dev test -m "not slow"` is the quick
+# loop (contract, ingest, validate, GX, dbt models on hand-made data, report, CLI); `./dev test`
+# runs everything, as CI does.
+BUILDING_FIXTURES = frozenset({"tiny_build", "two_month_build", "free_text_build", "scenario", "clean"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if BUILDING_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -87,6 +87,7 @@ def test_the_project_instance_queues_runs_one_at_a_time(tmp_path: Path,
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
 
 
+@pytest.mark.slow
 def test_a_second_outcomes_run_waits_for_the_first_and_both_succeed(
         settings: Settings, landing: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -365,6 +365,7 @@ def test_safety_signals(con: duckdb.DuckDBPyConnection) -> None:
     assert_counts(signals["p1_6"], signal_reasons="item9_rise", item9_baseline=0, item9_highest=1)
 
 
+@pytest.mark.slow
 def test_partition_runs_replace_only_their_months(warehouse: Path, tmp_path: Path) -> None:
     """With vars min_month/max_month the incremental vitals model replaces those months only."""
     copy = tmp_path / "warehouse"

@@ -138,6 +138,7 @@ def test_a_published_number_the_attack_does_not_know_fails() -> None:
         ]
 
 
+@pytest.mark.slow
 def test_a_network_of_small_cells_publishes_nothing_recoverable(settings: Settings) -> None:
     """A real build of many small cells: no hidden cell recoverable, every shown value equals its source."""
     generate(settings.landing, SMALL_CELLS)

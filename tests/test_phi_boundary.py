@@ -83,6 +83,7 @@ def delivered_phi(settings: Settings, landing: Path) -> Settings:
     return settings
 
 
+@pytest.mark.slow
 def test_phi_files_are_rejected_and_the_values_appear_nowhere(
     delivered_phi: Settings, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -322,6 +323,7 @@ def assert_left_nothing(settings: Settings, planted: list[str], printed: str) ->
 @hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
                      suppress_health_check=[HealthCheck.function_scoped_fixture])
 @seed(20261129)  # reproducible in CI; the plan (values, months, rows, victims) comes from the drawn Random
+@pytest.mark.slow
 def test_planted_phi_reaches_no_published_file_report_log_or_instance(
     plan: random.Random, tmp_path: Path, tiny_exports: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,

@@ -108,6 +108,7 @@ def pdf_page_texts(path: Path) -> list[str]:
     return [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
 
 
+@pytest.mark.slow
 def test_demo_builds_the_synthetic_network_and_marks_every_output(
         settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     """`run --demo` on an empty landing: the demo network, marked in meta.build, summary and every page."""
@@ -173,6 +174,7 @@ def test_demo_refuses_a_landing_of_real_exports(settings: Settings, landing: Pat
     assert not settings.warehouse.exists()
 
 
+@pytest.mark.slow
 def test_identical_redelivery_is_a_no_op(
         settings: Settings, landing: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.rmtree(landing / "_synth")  # a clinic's exports: nothing may say "synthetic"
@@ -262,6 +264,7 @@ def test_a_warehouse_that_is_a_file_is_one_line(settings: Settings, landing: Pat
     assert "OUTCOMES_WAREHOUSE: " in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_definitions_validate_with_the_dagster_cli(settings: Settings) -> None:
     dagster = Path(sys.executable).with_name("dagster")
     done = subprocess.run([str(dagster), "definitions", "validate", "-m", "pipelines.definitions"],
@@ -270,6 +273,7 @@ def test_definitions_validate_with_the_dagster_cli(settings: Settings) -> None:
     assert "Validation successful" in done.stderr + done.stdout
 
 
+@pytest.mark.slow
 def test_defective_exports_are_quarantined_and_the_run_still_succeeds(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -286,6 +290,7 @@ def test_defective_exports_are_quarantined_and_the_run_still_succeeds(
     assert marts[0] > 0
 
 
+@pytest.mark.slow
 def test_a_mostly_quarantined_file_stops_the_run_before_publish(
         settings: Settings, landing: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue #13, item 3: a vitals month with times in a format nobody expected (here 40% of its rows)

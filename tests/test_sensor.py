@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import DagsterInstance, build_sensor_context
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
@@ -47,6 +48,7 @@ def test_first_tick_requests_everything_then_only_what_changed(settings: Setting
     assert third.run_requests[0].run_key != first.run_requests[0].run_key
 
 
+@pytest.mark.slow
 def test_a_sensor_run_request_executes_as_one_run(settings: Settings, landing: Path) -> None:
     request = tick(settings, None).run_requests[0]
     job = build_definitions().resolve_job_def("main")
