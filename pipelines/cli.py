@@ -32,6 +32,7 @@ from pipelines.settings import (
     check_settings,
     load_settings,
 )
+from pipelines.sql import connect
 from pipelines.writer_lock import LockTimeout
 
 
@@ -246,9 +247,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     published = settings.warehouse / PUBLISHED_NAME
     if not published.is_file():
         raise UserError(f"no published warehouse at {published}: `outcomes run` builds and publishes one")
-    import duckdb
 
-    with duckdb.connect(str(published), read_only=True) as con:  # the export months the build holds
+    with connect(published, read_only=True) as con:  # the export months the build holds
         built = [m for (m,) in con.execute(
             "SELECT DISTINCT export_month FROM reporting.file_accounting ORDER BY 1").fetchall()]
     if args.month not in built:

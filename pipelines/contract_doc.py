@@ -92,7 +92,7 @@ def _export_section(exp: Export) -> list[str]:
     lines += [f"- {rule}" for rule in exp.row_rules]
     lines += ["", "Row rules and their quarantine reason codes:", "",
               "| reason code | rule |", "|---|---|"]
-    lines += [f"| `{r.name}` | {r.message} |" for r in row_rules(exp.name, month="2025-01")]
+    lines += [f"| `{r.name}` | {r.message} |" for r in row_rules(exp.name)]
     lines.append("| `key.duplicate` | the key appears on more than one row |")
     return [*lines, ""]
 

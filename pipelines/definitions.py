@@ -12,6 +12,7 @@ from pipelines.publish.report.asset import monthly_report
 from pipelines.publish.schedules import monthly_outcomes_schedule
 from pipelines.resources import Folders, WarehouseDuckDB
 from pipelines.settings import load_settings
+from pipelines.sql import connection_config
 from pipelines.transform.assets import dbt_steps
 from pipelines.transform.project import DBT_DIR, dbt_executable
 from pipelines.validate.assets import staging_assets
@@ -37,7 +38,8 @@ def build_definitions() -> Definitions:
         executor=in_process_executor,
         resources={
             # one run at a time writes the warehouse: the resource holds its writer lock for the run
-            "duckdb": WarehouseDuckDB(database=str(settings.build_db), warehouse=str(settings.warehouse)),
+            "duckdb": WarehouseDuckDB(database=str(settings.build_db), warehouse=str(settings.warehouse),
+                                      connection_config=connection_config(settings.build_db)),
             "folders": Folders.from_settings(settings),
             "dbt": DbtCliResource(project_dir=str(DBT_DIR), profiles_dir=str(DBT_DIR),
                                   dbt_executable=dbt_executable()),

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import duckdb
 import psutil
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
@@ -27,7 +26,7 @@ from pipelines.progress import RunProgress
 from pipelines.publish.report.asset import REPORT_KEY
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
-from pipelines.sql import has_table
+from pipelines.sql import connect, has_table
 from pipelines.transform.project import DBT_DIR, DBT_STEP_PREFIX
 from pipelines.writer_lock import writer_lock
 
@@ -195,7 +194,7 @@ def _reasons_from_events(events: list[Any], check: str, key: str) -> list[str]:
 
 def _read_figures(summary: RunSummary, db: Path) -> None:
     """Fill the summary's headline figures from dbt's models (read-only, after the run released the file)."""
-    with duckdb.connect(str(db), read_only=True) as con:
+    with connect(db, read_only=True) as con:
         if has_table(con, "stg", "sessions"):
             figures = con.execute(
                 "SELECT count(DISTINCT site_id), count(DISTINCT patient_id), count(*) FROM stg.sessions"
@@ -327,7 +326,7 @@ def _run_locked(settings: Settings, months: list[str], progress: TextIO | None,
         _read_figures(summary, settings.build_db)
     published = settings.warehouse / PUBLISHED_NAME
     if published.exists():
-        with duckdb.connect(str(published), read_only=True) as con:
+        with connect(published, read_only=True) as con:
             build_id, built_at, run_id = con.execute(
                 "SELECT build_id, built_at, dagster_run_id FROM meta.build").fetchone()
         summary.published = f"{published} (build {build_id}, {built_at:%Y-%m-%d %H:%M} UTC, read-only)"

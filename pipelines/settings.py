@@ -25,7 +25,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_LANDING = "OUTCOMES_LANDING"
 ENV_WAREHOUSE = "OUTCOMES_WAREHOUSE"
 ENV_REPORTS = "OUTCOMES_REPORTS"
-ENV_GX_MEMORY_LIMIT = "OUTCOMES_GX_MEMORY_LIMIT"
+ENV_MEMORY_LIMIT = "OUTCOMES_MEMORY_LIMIT"  # every DuckDB connection's cap (pipeline, GX, dbt; sql.py)
+DEFAULT_MEMORY_LIMIT = "2GB"
+RENAMED = {"OUTCOMES_GX_MEMORY_LIMIT": ENV_MEMORY_LIMIT}  # an old name is refused, never ignored
 ENV_ID_PATTERNS = "OUTCOMES_ID_PATTERNS"  # a JSON file {id column: regular expression} for this network
 ENV_TIMEZONE = "OUTCOMES_TIMEZONE"  # the clinics' IANA time zone: Parquet times with a zone become local
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
@@ -173,6 +175,20 @@ def lock_timeout() -> float:
     return number
 
 
+def memory_limit() -> str:
+    """The memory cap of every DuckDB connection the pipeline opens (OUTCOMES_MEMORY_LIMIT, DuckDB's
+    size syntax, default 2GB): above it DuckDB spills to the warehouse's `.spill` folder instead of
+    growing (pipelines/sql.py). The machine's other work keeps its memory."""
+    for old, new in RENAMED.items():
+        if old in os.environ:
+            raise SettingsError(f"{old} was renamed {new} (it caps every DuckDB connection, not only GX's)")
+    value = os.environ.get(ENV_MEMORY_LIMIT, "").strip() or DEFAULT_MEMORY_LIMIT
+    if not SIZE_RE.match(value):
+        raise SettingsError(f"{ENV_MEMORY_LIMIT}={value!r} is not a size: expected a number and a unit "
+                            "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GB")
+    return value
+
+
 def check_settings(settings: Settings) -> None:
     """Fail with one line on a folder or environment setting that cannot work, before anything runs."""
     for name, flag, env in (("warehouse", "--warehouse", ENV_WAREHOUSE),
@@ -185,10 +201,7 @@ def check_settings(settings: Settings) -> None:
     for name in SHARE_DEFAULTS:
         share(name)
     lock_timeout()
-    memory = os.environ.get(ENV_GX_MEMORY_LIMIT)
-    if memory is not None and not SIZE_RE.match(memory.strip()):
-        raise SettingsError(f"{ENV_GX_MEMORY_LIMIT}={memory!r} is not a size: expected a number and a unit "
-                            "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GB")
+    memory_limit()
     home = os.environ.get(ENV_DAGSTER_HOME)
     if home is not None:
         path = Path(home).expanduser()

@@ -1,12 +1,31 @@
-"""Small SQL helpers: quoting identifiers, string literals and lists of them; asking for a table;
-one transaction."""
+"""Small SQL helpers: every DuckDB connection the pipeline opens, quoting identifiers, string literals
+and lists of them; asking for a table; one transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
+
+from pipelines.settings import memory_limit
+
+SPILL_FOLDER = ".spill"  # beside the database file: inside the warehouse (or a reproduction's) folder
+
+
+def connection_config(database: str | Path) -> dict[str, str]:
+    """The settings of every connection to `database` (issue #19, item 4): a memory cap, and a spill
+    folder inside the database's own folder, so a large sort or join spills there rather than
+    growing the process or filling the system's temporary folder. One dict for every connection:
+    DuckDB refuses a second connection to an open file with other settings."""
+    spill = Path(database).resolve().parent / SPILL_FOLDER
+    return {"memory_limit": memory_limit(), "temp_directory": str(spill)}
+
+
+def connect(database: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to a DuckDB file with the pipeline's memory cap and spill folder."""
+    return duckdb.connect(str(database), read_only=read_only, config=connection_config(database))
 
 
 def q(name: str) -> str:

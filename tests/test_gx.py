@@ -77,7 +77,7 @@ def sql_counts(db: Path, export_name: str, month: str = MONTH) -> dict[str, int]
     con = duckdb.connect(str(db), read_only=True)
     try:
         relation = f"(SELECT * FROM raw.{export_name} WHERE export_month = '{month}')"
-        return count_violations(con, relation, export_name, month, NOW)
+        return count_violations(con, relation, export_name, NOW)
     finally:
         con.close()
 
@@ -102,7 +102,7 @@ def test_stored_suites_equal_code(tmp_path: Path) -> None:
 
 
 def test_every_rule_has_an_example() -> None:
-    rules = {(e, r.name) for e in contract.EXPORTS for r in row_rules(e, MONTH, NOW)}
+    rules = {(e, r.name) for e in contract.EXPORTS for r in row_rules(e, NOW)}
     assert rules == set(BREAKS), "add a failing example here (and in tests/test_contract.py)"
 
 
@@ -111,7 +111,7 @@ def test_suite_covers_every_rule_once(export_name: str) -> None:
     suite = gx_suites.load_suite(export_name)
     ids = [e.meta["rule"] for e in suite.expectations]
     assert len(ids) == len(set(ids)), "rule ids must be unique within a suite"
-    expected = {r.name for r in row_rules(export_name, MONTH, NOW)}
+    expected = {r.name for r in row_rules(export_name, NOW)}
     expected |= {gx_suites.DUPLICATE_RULE, gx_suites.ROW_COUNT_RULE} | ORPHAN_RULES[export_name]
     assert set(ids) == expected
     # the month window and "now" are suite parameters, filled in at run time

@@ -241,7 +241,8 @@ def test_a_bad_value_is_one_line_and_exit_2(argv: list[str], message: str, setti
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
     ("DAGSTER_HOME", "relative/home", "DAGSTER_HOME='relative/home' must be an absolute path"),
-    ("OUTCOMES_GX_MEMORY_LIMIT", "lots", "OUTCOMES_GX_MEMORY_LIMIT='lots' is not a size"),
+    ("OUTCOMES_MEMORY_LIMIT", "lots", "OUTCOMES_MEMORY_LIMIT='lots' is not a size"),
+    ("OUTCOMES_GX_MEMORY_LIMIT", "2GB", "OUTCOMES_GX_MEMORY_LIMIT was renamed OUTCOMES_MEMORY_LIMIT"),
     ("OUTCOMES_ID_PATTERNS", "/no/such/patterns.json",
      "OUTCOMES_ID_PATTERNS='/no/such/patterns.json': cannot be read (FileNotFoundError)"),
     ("OUTCOMES_TIMEZONE", "Mars/Olympus", "OUTCOMES_TIMEZONE='Mars/Olympus' is not a time zone"),

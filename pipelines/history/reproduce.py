@@ -17,14 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-import duckdb
-
 from pipelines import contract
 from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.publish.build_record import REPRODUCES_TAG
 from pipelines.run import RunSummary, run_main_job
 from pipelines.settings import Settings, SettingsError
-from pipelines.sql import has_table, lit, transaction
+from pipelines.sql import connect, has_table, lit, transaction
 from pipelines.writer_lock import writer_lock
 
 
@@ -33,7 +31,7 @@ def builds(settings: Settings, limit: int = 10) -> list[tuple[str, str, list[str
     if not settings.build_db.exists():
         return []
     with writer_lock(settings.warehouse, "outcomes reproduce"), \
-            duckdb.connect(str(settings.build_db), read_only=True) as con:
+            connect(settings.build_db, read_only=True) as con:
         if not has_table(con, "meta", "builds"):
             return []
         return [(b, f"{at:%Y-%m-%d %H:%M}", months) for b, at, months in con.execute(
@@ -49,7 +47,7 @@ def _every_version(table: str) -> str:
 
 def copy_build_inputs(source: Settings, build_id: str, target: Path) -> list[str]:
     """Write the build's file versions into a new build file `target`; returns the build's months."""
-    with writer_lock(source.warehouse, "outcomes reproduce"), duckdb.connect(str(target)) as con:
+    with writer_lock(source.warehouse, "outcomes reproduce"), connect(target) as con:
         con.execute(f"ATTACH {lit(str(source.build_db))} AS src (READ_ONLY)")
         row = con.execute("SELECT months FROM src.meta.builds WHERE build_id = ?",
                           [build_id]).fetchone() if has_table(con, "meta", "builds", "src") else None

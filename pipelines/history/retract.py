@@ -17,14 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import duckdb
-
 from pipelines import contract
 from pipelines.ingest.load import supersede
 from pipelines.ingest.phi import identifier_in_text
 from pipelines.ingest.tables import ensure_ingest_tables
 from pipelines.settings import Settings, SettingsError
-from pipelines.sql import has_table, transaction
+from pipelines.sql import connect, has_table, transaction
 from pipelines.writer_lock import writer_lock
 
 MAX_REASON_LENGTH = 300
@@ -61,7 +59,7 @@ def record_retraction(settings: Settings, export: str, month: str, reason: str) 
     if not settings.build_db.exists():
         raise SettingsError(f"no warehouse at {settings.build_db}: nothing to retract")
     now = datetime.now(UTC).replace(tzinfo=None)
-    with writer_lock(settings.warehouse, "outcomes retract"), duckdb.connect(str(settings.build_db)) as con:
+    with writer_lock(settings.warehouse, "outcomes retract"), connect(settings.build_db) as con:
         ensure_ingest_tables(con)
         current = con.execute(
             "SELECT source_file, file_sha256 FROM raw.file_versions WHERE export = ? AND export_month = ? "

@@ -4,7 +4,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb as duckdb_module  # the asset's `duckdb` argument is the resource
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
@@ -15,6 +14,7 @@ from pipelines.publish.build_record import REPRODUCES_TAG, record_build
 from pipelines.publish.warehouse import COPIED_SCHEMAS, PUBLISHED_NAME, publish
 from pipelines.redaction import values_withheld
 from pipelines.resources import Folders
+from pipelines.sql import connect
 from pipelines.transform.assets import dbt_steps
 
 # Every dbt table the published file copies: nothing else (issue #11: dbt owns all after validate).
@@ -50,7 +50,7 @@ def published_warehouse(
     held = ", ".join(record.months) or "none"
     context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables, months {held}"
                      + (", SYNTHETIC DEMO DATA)" if synthetic else ")"))
-    with duckdb_module.connect(str(done.path), read_only=True) as con:
+    with connect(done.path, read_only=True) as con:
         rows = con.execute("SELECT sum(n_rows)::BIGINT FROM meta.build_tables").fetchone()[0]
     return MaterializeResult(metadata={
         "dagster/row_count": MetadataValue.int(rows),

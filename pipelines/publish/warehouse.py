@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.publish.build_record import BuildRecord
-from pipelines.sql import has_table
+from pipelines.sql import connect, has_table
 
 PUBLISHED_NAME = "outcomes.duckdb"
 
@@ -74,7 +74,7 @@ def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
     temporary = warehouse / f".{PUBLISHED_NAME}.{build_id}.tmp"
     count = 0
     try:
-        with duckdb.connect(str(temporary)) as con:
+        with connect(temporary) as con:
             con.execute(f"ATTACH '{build_db}' AS build (READ_ONLY)")
             for schema in COPIED_SCHEMAS:
                 con.execute(f"CREATE SCHEMA {schema}")

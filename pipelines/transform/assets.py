@@ -9,7 +9,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from dagster import (
     AssetCheckSpec,
     AssetDep,
@@ -33,6 +32,7 @@ from dagster_shared.record import replace
 
 from pipelines.files import write_atomically
 from pipelines.partitions import monthly_partitions, run_months
+from pipelines.sql import connect
 from pipelines.transform.dbt_output import build_failure, console_line, scrub_target, scrub_unfinished
 from pipelines.transform.project import DBT_STEP_PREFIX, dbt_var, ensure_manifest, outcomes_dbt_project
 
@@ -262,7 +262,7 @@ def with_row_counts(context: AssetExecutionContext, events: Iterable[Any], datab
     events = list(events)
     months = list(context.partition_keys) if context.assets_def.partitions_def is not None else []
     counts: dict[str, int] = {}
-    with duckdb.connect(database, read_only=True) as con:
+    with connect(database, read_only=True) as con:
         columns: dict[tuple[str, str], set[str]] = {}
         for schema, table, column in con.execute(
                 "SELECT schema_name, table_name, column_name FROM duckdb_columns() "

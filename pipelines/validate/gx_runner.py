@@ -18,7 +18,6 @@ fails if GX changes underneath it.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +32,7 @@ from great_expectations.execution_engine import sqlalchemy_execution_engine as _
 
 from pipelines import contract
 from pipelines.redaction import masked
-from pipelines.settings import ENV_GX_MEMORY_LIMIT
-from pipelines.sql import q
+from pipelines.sql import connection_config, q
 from pipelines.validate import gx_suites
 
 # Counts only: no partial unexpected list, no unexpected rows (UnexpectedRowsExpectation adds its
@@ -81,7 +79,6 @@ class _DuckDBDialect(str):
 
 
 DUCKDB_DIALECT = _DuckDBDialect("duckdb")
-GX_MEMORY_LIMIT = "2GB"  # OUTCOMES_GX_MEMORY_LIMIT overrides (DuckDB size syntax)
 
 
 def duckdb_shim_applied() -> bool:
@@ -179,16 +176,6 @@ def _close(datasource: Any) -> None:
     datasource.get_engine().dispose()
 
 
-def duckdb_config() -> dict[str, str]:
-    """DuckDB settings of GX's connection: a memory cap, so large batches spill instead of grow.
-
-    Without it DuckDB may use 80% of the machine's memory: GX's compound-unique and
-    row-condition queries over 36 months of vitals (30M rows) peaked at 7.5 GiB in this
-    process. With the cap, hash tables spill to a temporary folder beside the database.
-    """
-    return {"memory_limit": os.environ.get(ENV_GX_MEMORY_LIMIT, GX_MEMORY_LIMIT)}
-
-
 def _validate(
     db_path: Path, export_name: str, months: tuple[str, ...], now: datetime, suite_dir: Path,
 ) -> tuple[gx.ExpectationSuite, Any]:
@@ -208,7 +195,9 @@ def _validate(
             datasource = context.data_sources.add_sql(
                 name="warehouse",
                 connection_string=f"duckdb:///{path}",
-                kwargs={"connect_args": {"read_only": True, "config": duckdb_config()}},
+                # the pipeline's memory cap and spill folder (pipelines/sql.py): without a cap GX's
+                # compound-unique and row-condition queries over 36 months of vitals peaked at 7.5 GiB
+                kwargs={"connect_args": {"read_only": True, "config": connection_config(path)}},
             )
             asset = datasource.add_query_asset(
                 name=f"{export_name}_months", query=batch_query(export_name, months)

@@ -47,13 +47,13 @@ RAW_SCHEMA = "raw"
 
 ROW_COUNT_RULE = "table.row_count"  # the batch's row count: element_count of the SQL expectations
 DUPLICATE_RULE = "key.duplicate"  # same id as in rules.count_violations
-RUNTIME_SUFFIXES = (".outside_month", ".in_future")  # rules that need the month(s) and "now"
+RUNTIME_SUFFIXES = (".in_future",)  # rules that need "now" (a month window reads the row's own month)
 
 TEXT_SUFFIX = "__text"
 TYPED_SUFFIX = "__typed"
 
 # Only used to enumerate rules and their static SQL; runtime rules never use these values.
-_SENTINELS = (("2000-01", datetime(2000, 1, 1)), ("2001-02", datetime(2001, 2, 3, 4, 5, 6)))
+_SENTINELS = (datetime(2000, 1, 1), datetime(2001, 2, 3, 4, 5, 6))
 
 
 def text_column(name: str) -> str:
@@ -101,12 +101,12 @@ def _meta(rule: str, column: str | None, message: str) -> dict[str, Any]:
 
 
 def _static_rules(export_name: str) -> list[Rule]:
-    """The rules of one export, checked not to depend on the month or on "now" unless runtime."""
-    renders = [row_rules(export_name, month, now) for month, now in _SENTINELS]
+    """The rules of one export, checked not to depend on "now" unless runtime."""
+    renders = [row_rules(export_name, now) for now in _SENTINELS]
     for a, b in zip(*renders, strict=True):
         static = not a.name.endswith(RUNTIME_SUFFIXES)
         if static and a.violation != b.violation:
-            raise RuntimeError(f"rule {a.name} depends on the month or on now: add it to RUNTIME_SUFFIXES")
+            raise RuntimeError(f"rule {a.name} depends on now: add it to RUNTIME_SUFFIXES")
     return renders[0]
 
 
@@ -251,27 +251,11 @@ def check_months(months: Sequence[str]) -> tuple[str, ...]:
 
 
 def runtime_parameters(export_name: str, months: Sequence[str], now: datetime) -> dict[str, str]:
-    """Values of the suite parameters: the month-window and future rules for these months and now.
-
-    A row is checked against the window of its own `export_month`, with the predicate rules.py
-    renders for that month.
-    """
-    checked = check_months(months)
-    per_month = {m: {r.name: r for r in row_rules(export_name, m, now)} for m in checked}
-    first = per_month[checked[0]]
-    params: dict[str, str] = {}
-    for name, rule in first.items():
-        if name.endswith(".outside_month"):
-            where = " OR ".join(
-                f"(export_month = '{m}' AND ({per_month[m][name].violation}))"
-                for m in checked
-            )
-        elif name.endswith(".in_future"):
-            where = rule.violation
-        else:
-            continue
-        params[param_name(name)] = unexpected_rows_sql(where)
-    return params
+    """Values of the suite parameters: the "not in the future" rules for now. (The months are checked
+    here as they are everywhere; each row's month window is a static rule over its export_month.)"""
+    check_months(months)
+    return {param_name(rule.name): unexpected_rows_sql(rule.violation)
+            for rule in row_rules(export_name, now) if rule.name.endswith(RUNTIME_SUFFIXES)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

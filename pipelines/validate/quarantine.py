@@ -134,7 +134,7 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, export_name: str, month: str, now
     month_rows = f"raw.{exp.name} m WHERE m.export_month = $month"
     # Joins, not correlated EXISTS: DuckDB plans a hash anti/semi join for these (10x faster here).
     with_key = f"raw.{exp.name} m {{join}} JOIN _repeated r ON {{on_key}} WHERE m.export_month = $month"
-    reasons = (f"list_concat({_cases([(r.name, r.violation) for r in row_rules(export_name, month, now)])}, "
+    reasons = (f"list_concat({_cases([(r.name, r.violation) for r in row_rules(export_name, now)])}, "
                f"{_cases(_table_reasons(export_name, month))})")
     # NULL keys compare equal here, as they do in GROUP BY.
     keys = [f"coalesce(trim(m.{q(k)}), chr(0))" for k in exp.key]

@@ -59,15 +59,13 @@ def _present(column: Column) -> str:
     return f"nullif(trim({q(column.name)}), '') IS NOT NULL"
 
 
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    """First instant of a YYYY-MM month and of the month after it."""
-    year, mon = (int(p) for p in month.split("-"))
-    start = datetime(year, mon, 1)
-    end = datetime(year + (mon == 12), mon % 12 + 1, 1)
-    return start, end
+# The first instant of the row's own export month (its lineage column, 'YYYY-MM'): the month-window
+# rule is one predicate for all the months of a run, not one per month (issue #19: GX's batch over
+# 36 months had a 36-way OR).
+ROW_MONTH_START = "strptime(export_month, '%Y-%m')"
 
 
-def _column_rules(exp: Export, col: Column, month: str | None, now: datetime) -> list[Rule]:
+def _column_rules(exp: Export, col: Column, now: datetime) -> list[Rule]:
     rules: list[Rule] = []
     raw, val, present = q(col.name), typed(col), _present(col)
     if col.required:
@@ -94,12 +92,10 @@ def _column_rules(exp: Export, col: Column, month: str | None, now: datetime) ->
                           f"{col.name} is outside the allowed range ({bounds})",
                           f"{val} IS NOT NULL AND ({' OR '.join(conds)})"))
     if col.in_file_month:
-        if month is not None:
-            start, end = month_bounds(month)
-            rules.append(Rule(exp.name, f"{col.name}.outside_month", col.name,
-                              f"{col.name} is outside the file's month",
-                              f"{val} IS NOT NULL AND ({val} < TIMESTAMP '{start}' "
-                              f"OR {val} >= TIMESTAMP '{end}')"))
+        rules.append(Rule(exp.name, f"{col.name}.outside_month", col.name,
+                          f"{col.name} is outside the file's month",
+                          f"{val} IS NOT NULL AND ({val} < {ROW_MONTH_START} "
+                          f"OR {val} >= {ROW_MONTH_START} + INTERVAL 1 MONTH)"))
         rules.append(Rule(exp.name, f"{col.name}.in_future", col.name,
                           f"{col.name} is in the future",
                           f"{val} IS NOT NULL AND {val} > TIMESTAMP '{now:%Y-%m-%d %H:%M:%S}'"))
@@ -174,11 +170,11 @@ def _questionnaire_rules() -> list[Rule]:
     ]
 
 
-def row_rules(export_name: str, month: str | None = None, now: datetime | None = None) -> list[Rule]:
-    """All rules that can be decided from one row alone, for one export (and file month)."""
+def row_rules(export_name: str, now: datetime | None = None) -> list[Rule]:
+    """All rules that can be decided from one row alone (and its `export_month`), for one export."""
     exp = contract.export(export_name)
     now = now or datetime.now()
-    rules = [r for col in exp.columns for r in _column_rules(exp, col, month, now)]
+    rules = [r for col in exp.columns for r in _column_rules(exp, col, now)]
     if export_name == "sessions":
         rules += _ae_list_rules()
     elif export_name == "vitals":
@@ -189,12 +185,12 @@ def row_rules(export_name: str, month: str | None = None, now: datetime | None =
 
 
 def count_violations(
-    con: duckdb.DuckDBPyConnection, relation: str, export_name: str, month: str | None,
-    now: datetime | None = None,
+    con: duckdb.DuckDBPyConnection, relation: str, export_name: str, now: datetime | None = None,
 ) -> dict[str, int]:
-    """Count rows breaking each row rule plus duplicate keys, in one aggregate query."""
+    """Count rows breaking each row rule plus duplicate keys, in one aggregate query (`relation` has
+    the export's text columns and `export_month`)."""
     exp = contract.export(export_name)
-    rules = row_rules(export_name, month, now)
+    rules = row_rules(export_name, now)
     counts = ", ".join(f"count_if({r.violation}) AS {q(r.name)}" for r in rules)
     row = con.execute(f"SELECT {counts} FROM {relation}").fetchone()
     result = {r.name: int(n) for r, n in zip(rules, row or (), strict=True)}

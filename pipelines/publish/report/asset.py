@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
 from pipelines.files import write_atomically
@@ -24,6 +23,7 @@ from pipelines.publish.report.render import month_name, render_html
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.redaction import values_withheld
 from pipelines.resources import Folders
+from pipelines.sql import connect
 
 REPORT_KEY = AssetKey(["publish", "report"])
 PUBLISHED_KEY = AssetKey(["publish", "warehouse"])
@@ -54,7 +54,7 @@ def write_reports(published: Path, reports: Path, months: list[str],
     if reports.exists():
         remove_stale_temporaries(reports)
     pages: list[tuple[str, str, str, float]] = []
-    with duckdb.connect(str(published), read_only=True) as con:
+    with connect(published, read_only=True) as con:
         for month in months:
             started = time.perf_counter()
             data = read_report_data(con, month)

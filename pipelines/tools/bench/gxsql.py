@@ -129,13 +129,12 @@ def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
     return best, best_cpu, value
 
 
-def gx_connection_config() -> dict[str, str]:
-    """The DuckDB settings GX's connection gets in the pipeline (e.g. a memory cap), if any: the SQL
+def gx_connection_config(db_path: Path) -> dict[str, str]:
+    """The DuckDB settings GX's connection gets in the pipeline (memory cap, spill folder): the SQL
     twin runs under the same ones so that the comparison is about GX, not about DuckDB settings."""
-    from pipelines.validate import gx_runner
+    from pipelines.sql import connection_config
 
-    config = getattr(gx_runner, "duckdb_config", None)
-    return dict(config()) if callable(config) else {}
+    return connection_config(db_path)
 
 
 def measure_side(db_path: Path, export: str, months: list[str], now: datetime, side: str
@@ -147,7 +146,7 @@ def measure_side(db_path: Path, export: str, months: list[str], now: datetime, s
         counts = {o.rule: o.unexpected_count for o in outcome.outcomes}
         counts[gx_suites.ROW_COUNT_RULE] = max((o.element_count for o in outcome.outcomes), default=0)
     else:
-        with duckdb.connect(str(db_path), read_only=True, config=gx_connection_config()) as con:
+        with duckdb.connect(str(db_path), read_only=True, config=gx_connection_config(db_path)) as con:
             counts = sql_counts(con, export, months, now)
     return {"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu_started, "counts": counts}
 
@@ -217,7 +216,7 @@ def gx_vs_sql(db_path: Path, months: list[str], repeat: int = 2) -> dict[str, ob
         "cpu_ratio": round(totals["gx_cpu"] / totals["sql_cpu"], 2) if totals["sql_cpu"] > 0 else None,
         "gx_peak_rss_bytes": peaks["gx"],
         "sql_peak_rss_bytes": peaks["sql"],
-        "duckdb_config": gx_connection_config(),
+        "duckdb_config": gx_connection_config(db_path),
         "per_export": per_export,
     }
 
@@ -240,7 +239,8 @@ def profile_expectations(db_path: Path, months: list[str], repeat: int = 1) -> l
                 return _best(lambda: run_suite(db_path, e, months, now, suite_dir=folder), repeat)[0]
 
             def sql_time(subset: list[dict[str, Any]], e: str = export) -> float:
-                with duckdb.connect(str(db_path), read_only=True, config=gx_connection_config()) as con:
+                config = gx_connection_config(db_path)
+                with duckdb.connect(str(db_path), read_only=True, config=config) as con:
                     return _best(lambda: sql_counts(con, e, months, now, only=subset), repeat)[0]
 
             gx_base, sql_base = gx_time(row_count), sql_time(row_count)
