@@ -114,12 +114,9 @@ def test_suite_covers_every_rule_once(export_name: str) -> None:
     expected = {r.name for r in row_rules(export_name, NOW)}
     expected |= {gx_suites.DUPLICATE_RULE, gx_suites.ROW_COUNT_RULE} | ORPHAN_RULES[export_name]
     assert set(ids) == expected
-    # the month window and "now" are suite parameters, filled in at run time
-    params = {e.unexpected_rows_query["$PARAMETER"] for e in suite.expectations
-              if isinstance(e, gxe.UnexpectedRowsExpectation) and isinstance(e.unexpected_rows_query, dict)}
-    runtime = {gx_suites.param_name(r) for r in ids if r.endswith(gx_suites.RUNTIME_SUFFIXES)}
-    assert params == runtime == set(suite.meta["runtime_parameters"])
-    assert set(gx_suites.runtime_parameters(export_name, [MONTH], NOW)) == runtime
+    # no SQL and no month or "now" in the stored suite: rule columns by name, built by the runner
+    flags = {e.column for e in suite.expectations if isinstance(e, gxe.ExpectColumnValuesToBeNull)}
+    assert flags == set(gx_suites.flag_columns(export_name, NOW))
     assert MONTH not in json.dumps(suite.to_json_dict())
 
 
@@ -131,9 +128,11 @@ def test_native_expectations_where_gx_counts_right() -> None:
     assert ("out_of_range", "ExpectColumnValuesToBeBetween") in kinds
     assert ("duplicate", "ExpectColumnValuesToBeUnique") in kinds
     assert ("duplicate", "ExpectCompoundColumnsToBeUnique") in kinds
-    assert {k for k, t in kinds if t == "UnexpectedRowsExpectation"} >= {
+    # every other row rule is a rule column of the batch, expected null; orphans read another table
+    assert {k for k, t in kinds if t == "ExpectColumnValuesToBeNull"} == {
         "wrong_type", "outside_month", "in_future", "implausible", "mismatch", "beyond_instrument",
-        "unparseable", "unknown_term", "bad_grade", "orphan"}
+        "unparseable", "unknown_term", "bad_grade", "out_of_range"}
+    assert {k for k, t in kinds if t == "UnexpectedRowsExpectation"} == {"orphan"}
 
 
 # ---------------------------------------------------------------------------------------------

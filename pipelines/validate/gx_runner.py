@@ -98,14 +98,16 @@ def apply_duckdb_shim() -> None:
         _gx_sql_engine._PERSISTED_CONNECTION_DIALECTS = (*dialects, DUCKDB_DIALECT)
 
 
-def batch_query(export_name: str, months: Sequence[str]) -> str:
-    """The SELECT behind the GX query asset: raw rows of the months plus the derived columns."""
+def batch_query(export_name: str, months: Sequence[str], now: datetime) -> str:
+    """The SELECT behind the GX query asset: raw rows of the months, the derived columns, and over
+    them one column per row rule (gx_suites.flag_columns, "now" bounding the in-future rules)."""
     exp = contract.export(export_name)
     checked = gx_suites.check_months(months)
     derived = ", ".join(f"{sql} AS {q(alias)}" for alias, sql in gx_suites.derived_columns(exp.name).items())
+    flags = ", ".join(f"{sql} AS {q(alias)}" for alias, sql in gx_suites.flag_columns(exp.name, now).items())
     month_list = ", ".join(f"'{m}'" for m in checked)
-    return (f"SELECT *, {derived} FROM raw.{q(exp.name)} "
-            f"WHERE export_month IN ({month_list})")
+    typed = f"SELECT *, {derived} FROM raw.{q(exp.name)} WHERE export_month IN ({month_list})"
+    return f"SELECT *, {flags} FROM ({typed})" if flags else typed
 
 
 def _exceptions(info: Any) -> Iterator[Mapping[str, Any]]:
@@ -185,7 +187,6 @@ def _validate(
         raise FileNotFoundError(f"no DuckDB database at {path}")
     apply_duckdb_shim()
     suite = gx_suites.load_suite(export_name, suite_dir)
-    params = gx_suites.runtime_parameters(export_name, months, now)
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
@@ -200,7 +201,7 @@ def _validate(
                 kwargs={"connect_args": {"read_only": True, "config": connection_config(path)}},
             )
             asset = datasource.add_query_asset(
-                name=f"{export_name}_months", query=batch_query(export_name, months)
+                name=f"{export_name}_months", query=batch_query(export_name, months, now)
             )
         except TestConnectionError as exc:
             raise GxRunError(
@@ -208,7 +209,7 @@ def _validate(
                 "connection to the file in this process, or a writer in another, prevents it)"
             ) from None
         batch = asset.add_batch_definition_whole_table("months").get_batch()
-        result = batch.validate(suite, result_format=RESULT_FORMAT, expectation_parameters=params)
+        result = batch.validate(suite, result_format=RESULT_FORMAT)
     finally:
         if datasource is not None:
             _close(datasource)

@@ -11,11 +11,15 @@ exposes two derived columns per contract column (see `derived_columns`):
 - `<column>__text`: the trimmed text, NULL when empty (what "missing" means in the contract);
 - `<column>__typed`: the text cast to the contract type, NULL when it cannot cast.
 
-Native GX expectations run on those (not-null, in-set, between, unique, compound-unique);
-rules GX cannot express on DuckDB (type casts, regex, per-measure and per-instrument ranges,
-month windows, references to another table) are `UnexpectedRowsExpectation`s whose SQL is the
-rule's own predicate from rules.py. Rules that depend on the validated month(s) or on "now"
-hold a suite parameter (`{"$PARAMETER": "sql_<rule>"}`) that `runtime_parameters` fills in.
+Native GX expectations run on those (not-null, in-set, between, unique, compound-unique).
+Every other row rule (type casts, regex, per-measure and per-instrument ranges, month windows,
+"not in the future") is a third kind of derived column, `<rule>__violated` (`flag_columns`): the
+rule's own predicate from rules.py, over the typed columns, TRUE on a row that breaks it; its
+expectation is that the column is null. GX folds all these column expectations into one
+aggregate query over the batch, where an `UnexpectedRowsExpectation` per rule cost a query each
+(issue #19: GX was 3.8x the same rules in plain SQL). References to another table (orphans)
+stay `UnexpectedRowsExpectation`s. The SQL lives in rules.py alone: the stored suites name
+columns, and the runner builds the batch (with "now") when it validates.
 
 Regenerate the stored files after changing the contract or the rules:
 
@@ -27,7 +31,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -47,14 +50,9 @@ RAW_SCHEMA = "raw"
 
 ROW_COUNT_RULE = "table.row_count"  # the batch's row count: element_count of the SQL expectations
 DUPLICATE_RULE = "key.duplicate"  # same id as in rules.count_violations
-RUNTIME_SUFFIXES = (".in_future",)  # rules that need "now" (a month window reads the row's own month)
-
 TEXT_SUFFIX = "__text"
 TYPED_SUFFIX = "__typed"
-
-# Only used to enumerate rules and their static SQL; runtime rules never use these values.
-_SENTINELS = (datetime(2000, 1, 1), datetime(2001, 2, 3, 4, 5, 6))
-
+FLAG_SUFFIX = "__violated"
 
 def text_column(name: str) -> str:
     """Batch column holding the trimmed text of a contract column (NULL when empty)."""
@@ -76,11 +74,6 @@ def derived_columns(export_name: str) -> dict[str, str]:
     return out
 
 
-def param_name(rule: str) -> str:
-    """Suite parameter name of a runtime rule, e.g. `sql_session_start_outside_month`."""
-    return "sql_" + re.sub(r"[^0-9A-Za-z]", "_", rule)
-
-
 def _escape_braces(sql: str) -> str:
     # GX substitutes `{batch}` with str.format: literal braces in a rule (a regex quantifier)
     # must be doubled.
@@ -92,6 +85,35 @@ def unexpected_rows_sql(where: str) -> str:
     return f"SELECT export_month, line_number FROM {{batch}} WHERE {_escape_braces(where)}"
 
 
+def flag_column(rule_name: str) -> str:
+    """Batch column that is TRUE on a row breaking a rule of rules.py (NULL otherwise)."""
+    return rule_name.replace(".", "__") + FLAG_SUFFIX
+
+
+def _native(rule: Rule) -> bool:
+    """Whether a native GX expectation on a derived column checks the rule (see _rule_expectation)."""
+    col = contract.export(rule.export).column(rule.column)
+    kind = rule.name.rsplit(".", 1)[1]
+    return (kind == "missing" or (kind == "not_allowed" and col.allowed is not None)
+            or (kind == "out_of_range" and (col.min is not None or col.max is not None)))
+
+
+def flag_columns(export_name: str, now: datetime) -> dict[str, str]:
+    """Alias -> SQL of the rule columns: each row rule without a native expectation, its predicate
+    over the typed columns (each cast replaced by the column holding it, longest first, so a cast
+    inside a larger expression stays whole), TRUE when the row breaks it."""
+    derived = sorted(derived_columns(export_name).items(), key=lambda item: -len(item[1]))
+    out: dict[str, str] = {}
+    for rule in row_rules(export_name, now):
+        if _native(rule):
+            continue
+        where = rule.violation
+        for alias, expression in derived:
+            where = where.replace(expression, q(alias))
+        out[flag_column(rule.name)] = f"CASE WHEN {where} THEN true END"
+    return out
+
+
 def _meta(rule: str, column: str | None, message: str) -> dict[str, Any]:
     meta: dict[str, Any] = {"rule": rule}
     if column is not None:
@@ -100,18 +122,9 @@ def _meta(rule: str, column: str | None, message: str) -> dict[str, Any]:
     return meta
 
 
-def _static_rules(export_name: str) -> list[Rule]:
-    """The rules of one export, checked not to depend on "now" unless runtime."""
-    renders = [row_rules(export_name, now) for now in _SENTINELS]
-    for a, b in zip(*renders, strict=True):
-        static = not a.name.endswith(RUNTIME_SUFFIXES)
-        if static and a.violation != b.violation:
-            raise RuntimeError(f"rule {a.name} depends on now: add it to RUNTIME_SUFFIXES")
-    return renders[0]
-
-
 def _rule_expectation(rule: Rule) -> gxe.Expectation:
-    """The expectation checking one rules.py rule: native where GX counts it right, else its SQL."""
+    """The expectation checking one rules.py rule: native where GX counts it right, else that the
+    rule's column (flag_columns) is null."""
     exp = contract.export(rule.export)
     col = exp.column(rule.column)
     meta = _meta(rule.name, rule.column, rule.message)
@@ -129,11 +142,7 @@ def _rule_expectation(rule: Rule) -> gxe.Expectation:
             column=typed_column(col.name), min_value=col.min, max_value=col.max,
             strict_min=col.min_exclusive, meta=meta,
         )
-    if rule.name.endswith(RUNTIME_SUFFIXES):
-        return gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query={"$PARAMETER": param_name(rule.name)}, meta=meta
-        )
-    return gxe.UnexpectedRowsExpectation(unexpected_rows_query=unexpected_rows_sql(rule.violation), meta=meta)
+    return gxe.ExpectColumnValuesToBeNull(column=flag_column(rule.name), meta=meta)
 
 
 def _present_not_in(column: contract.Column, table: str, target: contract.Column) -> str:
@@ -183,11 +192,9 @@ def build_suite(export_name: str) -> gx.ExpectationSuite:
             min_value=0, meta=_meta(ROW_COUNT_RULE, None, "rows in the validated month(s)")
         ),
     ]
-    expectations += [_rule_expectation(r) for r in _static_rules(export_name)]
+    expectations += [_rule_expectation(r) for r in row_rules(export_name)]
     expectations.append(_key_expectation(export_name))
     expectations += _orphan_expectations(export_name)
-    runtime = sorted(param_name(r.name) for r in _static_rules(export_name)
-                     if r.name.endswith(RUNTIME_SUFFIXES))
     return gx.ExpectationSuite(
         name=f"{export_name}_contract",
         expectations=expectations,
@@ -195,8 +202,8 @@ def build_suite(export_name: str) -> gx.ExpectationSuite:
             "export": export_name,
             "generated_by": "python -m pipelines.validate.gx_suites --write",
             "batch": f"{RAW_SCHEMA}.{export_name} restricted to the validated export_month(s), "
-                     "with the derived columns of gx_suites.derived_columns",
-            "runtime_parameters": runtime,
+                     "with the derived columns of gx_suites.derived_columns and the rule columns of "
+                     "gx_suites.flag_columns",
         },
     )
 
@@ -248,14 +255,6 @@ def check_months(months: Sequence[str]) -> tuple[str, ...]:
     if bad:
         raise ValueError(f"months must be YYYY-MM, got {bad!r}")
     return out
-
-
-def runtime_parameters(export_name: str, months: Sequence[str], now: datetime) -> dict[str, str]:
-    """Values of the suite parameters: the "not in the future" rules for now. (The months are checked
-    here as they are everywhere; each row's month window is a static rule over its export_month.)"""
-    check_months(months)
-    return {param_name(rule.name): unexpected_rows_sql(rule.violation)
-            for rule in row_rules(export_name, now) if rule.name.endswith(RUNTIME_SUFFIXES)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

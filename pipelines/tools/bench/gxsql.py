@@ -55,13 +55,15 @@ def _where_of(query: str) -> str:
     return where.replace("{{", "{").replace("}}", "}")
 
 
-def expectation_sql(expectation: dict[str, Any], params: dict[str, str]) -> tuple[str, str]:
+def expectation_sql(expectation: dict[str, Any]) -> tuple[str, str]:
     """(kind, sql) for one stored expectation: kind "predicate" (count_if), "rows" or "duplicates"."""
     kind, kwargs = expectation["type"], expectation["kwargs"]
     if kind == "expect_table_row_count_to_be_between":
         return "rows", "count(*)"
     if kind == "expect_column_values_to_not_be_null":
         return "predicate", f"{q(kwargs['column'])} IS NULL"
+    if kind == "expect_column_values_to_be_null":  # a rule column of gx_suites.flag_columns
+        return "predicate", f"{q(kwargs['column'])} IS NOT NULL"
     if kind == "expect_column_values_to_be_in_set":
         values = ", ".join(_literal(v) for v in kwargs["value_set"])
         col = q(kwargs["column"])
@@ -75,10 +77,7 @@ def expectation_sql(expectation: dict[str, Any], params: dict[str, str]) -> tupl
             conds.append(f"{col} {'>=' if kwargs.get('strict_max') else '>'} {kwargs['max_value']}")
         return "predicate", f"{col} IS NOT NULL AND ({' OR '.join(conds)})"
     if kind == "unexpected_rows_expectation":
-        query = kwargs["unexpected_rows_query"]
-        if isinstance(query, dict):  # {"$PARAMETER": name}: the month windows and "now"
-            query = params[query["$PARAMETER"]]
-        return "predicate", _where_of(query)
+        return "predicate", _where_of(kwargs["unexpected_rows_query"])
     if kind == "expect_column_values_to_be_unique":
         return "duplicates", q(kwargs["column"])
     if kind == "expect_compound_columns_to_be_unique":
@@ -93,13 +92,12 @@ def suite_expectations(export: str, suite_dir: Path = gx_suites.SUITE_DIR) -> li
 def sql_counts(con: duckdb.DuckDBPyConnection, export: str, months: list[str], now: datetime,
                only: list[dict[str, Any]] | None = None) -> dict[str, int]:
     """Unexpected rows per rule id for the suite's expectations, as plain SQL over GX's batch."""
-    params = gx_suites.runtime_parameters(export, months, now)
-    batch = f"({batch_query(export, months)}) AS batch"
+    batch = f"({batch_query(export, months, now)}) AS batch"
     aggregates: list[tuple[str, str]] = []
     duplicates: list[tuple[str, str]] = []
     for expectation in only if only is not None else suite_expectations(export):
         rule = expectation["meta"]["rule"]
-        kind, sql = expectation_sql(expectation, params)
+        kind, sql = expectation_sql(expectation)
         if kind == "rows":
             aggregates.append((rule, "count(*)"))
         elif kind == "predicate":
