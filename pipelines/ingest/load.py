@@ -116,12 +116,12 @@ _TIMESTAMP_COLUMNS = {e: tuple(c.name for c in contract.export(e).columns if c.d
 
 def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: list[str],
                    names: list[str]) -> str:
-    """Read the file's rows into temp table _incoming (all text, columns named `names` from
+    """Read the file's rows into the temp view _incoming (all text, columns named `names` from
     `load_names`, line_number); returns the rejects table."""
     path = lit(str(file.path))
     scan = next(_scan_ids)
     rejects, scans = f"_rejects_{scan}", f"_reject_scans_{scan}"
-    con.execute("DROP TABLE IF EXISTS _incoming")
+    _drop_temps(con, None)
     if file.is_parquet:
         # Columns by position (t(p1, p2, ...)), whatever the file calls them; the row order made a
         # column by row_number() OVER (), which DuckDB guarantees to follow the file's order.
@@ -131,9 +131,10 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: li
         select = ", ".join(f"{_parquet_text(file, i, kind, h)} AS {q(n)}"
                            for i, (n, h, kind) in enumerate(zip(names, header, types, strict=True), 1))
         con.execute(
-            f"CREATE TEMP TABLE _incoming AS SELECT {select}, row_number() OVER () + 1 AS line_number "
+            f"CREATE TEMP TABLE _incoming_lined AS SELECT {select}, row_number() OVER () + 1 AS line_number "
             f"FROM {source}"
         )
+        con.execute("CREATE TEMP VIEW _incoming AS SELECT * FROM _incoming_lined")
         con.execute(f"CREATE TEMP TABLE {rejects} (line BIGINT, error_type VARCHAR, "
                     "column_name VARCHAR, error_message VARCHAR, csv_line VARCHAR, quote_column VARCHAR)")
         return rejects
@@ -156,11 +157,17 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: li
                min(column_name) FILTER (error_type = 'UNQUOTED VALUE') AS quote_column
         FROM (SELECT * REPLACE ({delivered} AS column_name) FROM {rejects}) GROUP BY line"""
     )
+    if not con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]:  # type: ignore[index]
+        # The common case, no malformed record: row k (insertion order = file order) is record
+        # k + 1, the header being record 1. A view, not a copy: copying and sorting every row to
+        # number it cost twice the read itself.
+        con.execute("CREATE TEMP VIEW _incoming AS SELECT *, rowid + 2 AS line_number FROM _incoming_raw")
+        return rejects
     # Accepted row k (insertion order = file order) sits at record k + 1 plus the number of
     # malformed records before it: t_j = line_j - 1 - j rows are accepted before the j-th reject.
     # Adjacent rejects share a t_j; the last of them counts (ASOF would pick any one of a tie).
     con.execute(
-        f"""CREATE TEMP TABLE _incoming AS
+        f"""CREATE TEMP TABLE _incoming_lined AS
         WITH t AS (SELECT before, max(j) AS j FROM (
                        SELECT line - 1 - row_number() OVER (ORDER BY line) AS before,
                               row_number() OVER (ORDER BY line) AS j FROM {rejects})
@@ -171,6 +178,7 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: li
         ORDER BY r.k"""
     )
     con.execute("DROP TABLE _incoming_raw")
+    con.execute("CREATE TEMP VIEW _incoming AS SELECT * FROM _incoming_lined")
     return rejects
 
 
@@ -209,7 +217,8 @@ def _reject_runaway_quote(con: duckdb.DuckDBPyConnection, file: LandingFile, rej
 
 
 def _drop_temps(con: duckdb.DuckDBPyConnection, rejects: str | None) -> None:
-    con.execute("DROP TABLE IF EXISTS _incoming")
+    con.execute("DROP VIEW IF EXISTS _incoming")
+    con.execute("DROP TABLE IF EXISTS _incoming_lined")
     con.execute("DROP TABLE IF EXISTS _incoming_raw")
     if rejects:
         con.execute(f"DROP TABLE IF EXISTS {rejects}")
