@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,12 @@ DBT_STEP_PREFIX = "dbt_"  # every dbt step's op name starts with it (progress, r
 def dbt_var(name: str) -> Any:
     """A var of dbt/dbt_project.yml, the one home of the numbers the models use (small-cell threshold,
     control-chart baseline, ...), for Python that describes them before a build has published them."""
-    return yaml.safe_load((DBT_DIR / "dbt_project.yml").read_text())["vars"][name]
+    return _project_vars()[name]
+
+
+@lru_cache(maxsize=1)  # read once per process: every small-cell test's description asks at load time
+def _project_vars() -> dict[str, Any]:
+    return yaml.safe_load((DBT_DIR / "dbt_project.yml").read_text())["vars"]
 
 
 def dbt_executable() -> str:

@@ -54,6 +54,7 @@ TEXT_SUFFIX = "__text"
 TYPED_SUFFIX = "__typed"
 FLAG_SUFFIX = "__violated"
 
+
 def text_column(name: str) -> str:
     """Batch column holding the trimmed text of a contract column (NULL when empty)."""
     return f"{name}{TEXT_SUFFIX}"
@@ -90,14 +91,6 @@ def flag_column(rule_name: str) -> str:
     return rule_name.replace(".", "__") + FLAG_SUFFIX
 
 
-def _native(rule: Rule) -> bool:
-    """Whether a native GX expectation on a derived column checks the rule (see _rule_expectation)."""
-    col = contract.export(rule.export).column(rule.column)
-    kind = rule.name.rsplit(".", 1)[1]
-    return (kind == "missing" or (kind == "not_allowed" and col.allowed is not None)
-            or (kind == "out_of_range" and (col.min is not None or col.max is not None)))
-
-
 def flag_columns(export_name: str, now: datetime) -> dict[str, str]:
     """Alias -> SQL of the rule columns: each row rule without a native expectation, its predicate
     over the typed columns (each cast replaced by the column holding it, longest first, so a cast
@@ -105,7 +98,7 @@ def flag_columns(export_name: str, now: datetime) -> dict[str, str]:
     derived = sorted(derived_columns(export_name).items(), key=lambda item: -len(item[1]))
     out: dict[str, str] = {}
     for rule in row_rules(export_name, now):
-        if _native(rule):
+        if _native_expectation(rule) is not None:
             continue
         where = rule.violation
         for alias, expression in derived:
@@ -122,9 +115,9 @@ def _meta(rule: str, column: str | None, message: str) -> dict[str, Any]:
     return meta
 
 
-def _rule_expectation(rule: Rule) -> gxe.Expectation:
-    """The expectation checking one rules.py rule: native where GX counts it right, else that the
-    rule's column (flag_columns) is null."""
+def _native_expectation(rule: Rule) -> gxe.Expectation | None:
+    """The native GX expectation on a derived column that checks a rules.py rule, where GX counts
+    it right; None for the rules checked through their rule column (flag_columns)."""
     exp = contract.export(rule.export)
     col = exp.column(rule.column)
     meta = _meta(rule.name, rule.column, rule.message)
@@ -137,12 +130,19 @@ def _rule_expectation(rule: Rule) -> gxe.Expectation:
         )
     if kind == "out_of_range" and (col.min is not None or col.max is not None):
         # A column-level range from the contract (questionnaires' value.out_of_range is per
-        # instrument and has no column range: it falls through to its SQL).
+        # instrument and has no column range: it is a rule column).
         return gxe.ExpectColumnValuesToBeBetween(
             column=typed_column(col.name), min_value=col.min, max_value=col.max,
             strict_min=col.min_exclusive, meta=meta,
         )
-    return gxe.ExpectColumnValuesToBeNull(column=flag_column(rule.name), meta=meta)
+    return None
+
+
+def _rule_expectation(rule: Rule) -> gxe.Expectation:
+    """The expectation checking one rules.py rule: native where GX counts it right, else that the
+    rule's column (flag_columns) is null."""
+    return _native_expectation(rule) or gxe.ExpectColumnValuesToBeNull(
+        column=flag_column(rule.name), meta=_meta(rule.name, rule.column, rule.message))
 
 
 def _present_not_in(column: contract.Column, table: str, target: contract.Column) -> str:
