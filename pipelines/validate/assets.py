@@ -30,7 +30,7 @@ from pipelines.validate.quarantine import (
     months_with_adoptable_orphans,
     months_with_lost_parents,
     retracted_months,
-    stage_month,
+    stage_months,
 )
 from pipelines.validate.quarantined_share import earlier_months_over_limit, over_limit
 
@@ -129,20 +129,21 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
             for month in retracted_months(con, export_name, list(context.partition_keys)):
                 clear_month(con, export_name, month)
                 context.log.warning(f"{export_name} {month}: retracted, its rows left staging and quarantine")
-            for month in _loaded_months(con, export_name, list(context.partition_keys)):
-                results.append(stage_month(con, export_name, month))
-            for month in months_with_adoptable_orphans(con, export_name):
-                if month not in context.partition_keys:
-                    result = stage_month(con, export_name, month)
-                    context.log.info(f"{export_name} {month}: re-tried held orphans, {result.held} held")
-                    results.append(result)
+            # Every month of the run in one pass (one query per step for all months, not per month).
+            loaded = _loaded_months(con, export_name, list(context.partition_keys))
+            results += stage_months(con, export_name, loaded)
+            adoptable = [m for m in months_with_adoptable_orphans(con, export_name)
+                         if m not in context.partition_keys]
+            for result in stage_months(con, export_name, adoptable):
+                context.log.info(f"{export_name} {result.month}: re-tried held orphans, {result.held} held")
+                results.append(result)
             staged = {r.month for r in results}
-            for month in months_with_lost_parents(con, export_name):
-                if month not in staged:  # a corrected sessions file removed sessions these rows name
-                    result = stage_month(con, export_name, month)
-                    context.log.warning(f"{export_name} {month}: {result.held_by_correction} rows name a "
-                                        "session a corrected sessions file removed; held")
-                    results.append(result)
+            # a corrected sessions file removed sessions these rows name
+            lost = [m for m in months_with_lost_parents(con, export_name) if m not in staged]
+            for result in stage_months(con, export_name, lost):
+                context.log.warning(f"{export_name} {result.month}: {result.held_by_correction} rows name a "
+                                    "session a corrected sessions file removed; held")
+                results.append(result)
             reasons: dict[str, dict[str, int]] = {}
             for month, reason, n in con.execute(
                     "SELECT export_month, reason, count(*) FROM (SELECT export_month, unnest(reasons) "
