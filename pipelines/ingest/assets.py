@@ -20,7 +20,7 @@ from dagster_duckdb import DuckDBResource
 from pipelines import contract
 from pipelines.check_results import evaluations
 from pipelines.ingest.discover import is_synthetic
-from pipelines.ingest.load import LoadResult, load_file
+from pipelines.ingest.load import LoadResult, load_files
 from pipelines.partitions import monthly_partitions
 from pipelines.redaction import values_withheld
 from pipelines.resources import Folders
@@ -100,16 +100,17 @@ def build_ingest_asset(export_name: str) -> AssetsDefinition:
         for problem in found.unreadable:
             if f"/{export_name}/" in problem:
                 context.log.warning(f"skipped {problem}")
-        results: list[LoadResult] = []
         missing: list[str] = []
+        files = []
+        for month in context.partition_keys:
+            file = found.file_for(export_name, month)
+            if file is None:
+                missing.append(month)
+            else:
+                files.append(file)
         with duckdb.get_connection() as con:
-            for month in context.partition_keys:
-                file = found.file_for(export_name, month)
-                if file is None:
-                    missing.append(month)
-                    continue
-                result = load_file(con, file, patterns, synthetic)
-                results.append(result)
+            results = load_files(con, files, patterns, synthetic)  # one pass over all the run's files
+            for result in results:
                 if result.status == "rejected":
                     context.log.error(f"rejected: {result.reason}")
                 elif result.status == "retracted":

@@ -16,6 +16,8 @@ file (the month keeps its previous version):
 from __future__ import annotations
 
 import json
+import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,9 +68,12 @@ def check_manifest_digest(file: LandingFile, manifest: Manifest | None, digest: 
 
 
 def check_complete(con: duckdb.DuckDBPyConnection, file: LandingFile, records: int,
-                   manifest: Manifest | None) -> None:
+                   manifest: Manifest | None, pending: Mapping[str, int] | None = None) -> None:
     """Raise FileRejected when the file's `records` (data records read, malformed included) or its
-    last byte say the delivery is partial; a manifest's count, when there is one, is the test."""
+    last byte say the delivery is partial; a manifest's count, when there is one, is the test.
+
+    `pending`: month -> records of the export's files accepted earlier in the same load and not
+    recorded yet (the load records a group's versions together); they count as loaded months."""
     name = file.path.name
     if manifest is not None:
         if manifest.rows != records:
@@ -93,13 +98,15 @@ def check_complete(con: duckdb.DuckDBPyConnection, file: LandingFile, records: i
                 f"({ENV_REDELIVERY_MIN_SHARE}) a re-delivery looks partial: {again}; the month keeps its "
                 "loaded version")
         return
-    before = con.execute(
-        "SELECT median(records), min(export_month), max(export_month), count(*) FROM (SELECT records, "
-        "export_month FROM raw.file_versions WHERE export = ? AND is_current AND export_month < ? "
-        "ORDER BY export_month DESC LIMIT 3)", [file.export, file.month]).fetchone()
-    if before is None or not before[3]:
+    loaded = dict(con.execute(
+        "SELECT export_month, records FROM raw.file_versions WHERE export = ? AND is_current "
+        "AND export_month < ? ORDER BY export_month DESC LIMIT 3", [file.export, file.month]).fetchall())
+    loaded.update({m: n for m, n in (pending or {}).items() if m < file.month})
+    recent = sorted(loaded.items(), reverse=True)[:3]  # the three latest months before this one
+    if not recent:
         return
-    median, first, last, months = float(before[0]), before[1], before[2], before[3]
+    median, months = float(statistics.median(n for _, n in recent)), len(recent)
+    first, last = recent[-1][0], recent[0][0]
     floor = share(ENV_NEW_MONTH_MIN_SHARE)
     if median >= MIN_RECORDS and records < floor * median:
         span = first if months == 1 else f"{first} .. {last}"

@@ -1,21 +1,25 @@
-"""Load one landing file into its raw DuckDB table, as text, with lineage columns.
+"""Load landing files into their raw DuckDB tables, as text, with lineage columns.
 
-The steps, all set-based in DuckDB:
-1. sha256 of the bytes: a version already seen is a no-op (identical re-delivery);
-2. the header: PHI-looking columns or a missing required column reject the file whole;
-3. the rows, into a temporary table (never the warehouse file) with DuckDB's reader told
-   the columns, malformed lines going to a rejects table instead of failing the read;
-4. the PHI value scan over every text value and every malformed line, then the id columns'
-   shapes (pipelines/ingest/id_shapes.py), then whether the delivery is whole (a sidecar
-   manifest, the last line, the record count against earlier versions: completeness.py):
-   each rejects the file whole;
-5. in one transaction: the month's rows in raw.<export> replaced (the rows they replace move
-   to raw.<export>_superseded, kept for reproducing past builds), malformed lines kept in
-   raw.malformed_lines (likewise), the version recorded in raw.file_versions.
+The steps, set-based in DuckDB, once for all of an export's files in a run:
+1. sha256 of each file's bytes (in threads): a version already seen is a no-op (identical
+   re-delivery);
+2. each header: PHI-looking columns or a missing required column reject the file whole;
+3. the rows of every file left, in one `read_csv` over the list (read.py), into a temporary
+   table (never the warehouse file) with DuckDB's reader told the columns, malformed lines
+   going to a rejects table instead of failing the read;
+4. one scan of every text value for PHI and for ids off the network's shape
+   (pipelines/ingest/phi.py, id_shapes.py), grouped by file, the malformed lines likewise, then
+   per file whether the delivery is whole (a sidecar manifest, the last line, the record count
+   against earlier versions: completeness.py): each rejects its file whole, not the others;
+5. in one transaction for all accepted files: each month's rows in raw.<export> replaced (the
+   rows they replace move to raw.<export>_superseded, kept for reproducing past builds),
+   malformed lines kept in raw.malformed_lines (likewise), each version recorded in
+   raw.file_versions.
 A month an operator retracted (`outcomes retract`) stays out while the retracted file sits in
 landing untouched: delivering a file again (other bytes, or the same bytes written anew)
 undoes the retraction.
-A failure at any step leaves the previous state of the month untouched.
+A failure at any step leaves the previous state of the months untouched. When DuckDB's reader
+gives up on the list, each file is read alone, so the rejection names the file at fault.
 
 Raw tables keep every contract column as VARCHAR so that one bad value never fails a
 file; typing and rule checks happen in the validate stage.
@@ -26,25 +30,27 @@ quoted field spans lines (DuckDB's rejects table counts records the same way).
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 
 from pipelines import contract
-from pipelines.ingest.completeness import check_complete, check_manifest_digest, read_manifest
+from pipelines.ingest.completeness import Manifest, check_complete, check_manifest_digest, read_manifest
 from pipelines.ingest.discover import LandingFile, header_place, sha256_of
-from pipelines.ingest.header import FileRejected, line_ending_problem, read_header
-from pipelines.ingest.id_shapes import check_id_shapes
-from pipelines.ingest.phi import PhiRejected, scan_header, scan_values, shown_column
+from pipelines.ingest.header import FileRejected, read_header
+from pipelines.ingest.id_shapes import off_shape, shape_problem
+from pipelines.ingest.phi import PhiRejected, findings_of, scan_header, value_scan_sql
+from pipelines.ingest.read import describe_error, drop_temps, read_files, runaway_quotes, unreadable
 from pipelines.ingest.tables import ensure_ingest_tables
-from pipelines.redaction import masked
-from pipelines.settings import ENV_TIMEZONE, clinic_timezone, id_patterns
-from pipelines.sql import lit, q, transaction
+from pipelines.settings import id_patterns
+from pipelines.sql import q, transaction
 
-_scan_ids = itertools.count(1)
+# Files read in one scan: up to this many bytes (the temporary table spills to disk beyond the
+# memory limit; a bounded group keeps it in memory on the large network's months).
+GROUP_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,6 @@ class LoadResult:
     malformed: int = 0
     reason: str | None = None  # why a file was rejected; never holds a row value
     drift: tuple[str, ...] = field(default=())  # unknown, harmless columns that were ignored
-
-
-def describe_error(exc: Exception) -> str:
-    """The first line of a DuckDB error with quoted literals and long numbers masked (row values)."""
-    return masked(str(exc)) or type(exc).__name__
 
 
 def missing_columns_message(file: LandingFile, header: Sequence[str], missing: Sequence[str]) -> str:
@@ -89,139 +90,6 @@ def load_names(export: str, header: Sequence[str]) -> list[str]:
     """
     known = set(contract.export(export).column_names)
     return [name if name in known else f"_extra_{position}" for position, name in enumerate(header, 1)]
-
-
-def _parquet_text(file: LandingFile, position: int, kind: str, column: str) -> str:
-    """A Parquet column as the contract's text: times with a zone as the clinics' local time
-    (OUTCOMES_TIMEZONE; without it the file is rejected, never guessed), a DATE in a timestamp
-    column as that day at 00:00, everything else as DuckDB writes it (timestamps of any precision
-    as `2025-03-14 09:30:00[.fff]`, which the contract's pattern accepts)."""
-    ref = f"p{position}"
-    if kind.startswith("TIMESTAMP WITH TIME ZONE"):
-        zone = clinic_timezone()
-        if zone is None:
-            raise FileRejected(
-                f"{file.path.name}: column {shown_column(column, position)!r} holds times with a time zone "
-                f"(TIMESTAMP WITH TIME ZONE); set {ENV_TIMEZONE} to the clinics' time zone (an IANA name "
-                "such as America/Chicago) to read them as local times; file rejected")
-        return f"CAST(timezone({lit(zone)}, {ref}) AS VARCHAR)"
-    if kind == "DATE" and column in _TIMESTAMP_COLUMNS.get(file.export, ()):
-        return f"CAST(CAST({ref} AS TIMESTAMP) AS VARCHAR)"
-    return f"CAST({ref} AS VARCHAR)"
-
-
-_TIMESTAMP_COLUMNS = {e: tuple(c.name for c in contract.export(e).columns if c.dtype == "TIMESTAMP")
-                      for e in contract.EXPORTS}
-
-
-def _read_incoming(con: duckdb.DuckDBPyConnection, file: LandingFile, header: list[str],
-                   names: list[str]) -> str:
-    """Read the file's rows into the temp view _incoming (all text, columns named `names` from
-    `load_names`, line_number); returns the rejects table."""
-    path = lit(str(file.path))
-    scan = next(_scan_ids)
-    rejects, scans = f"_rejects_{scan}", f"_reject_scans_{scan}"
-    _drop_temps(con, None)
-    if file.is_parquet:
-        # Columns by position (t(p1, p2, ...)), whatever the file calls them; the row order made a
-        # column by row_number() OVER (), which DuckDB guarantees to follow the file's order.
-        positions = ", ".join(f"p{i}" for i in range(1, len(header) + 1))
-        source = f"read_parquet({path}) AS t({positions})"
-        types = [row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-        select = ", ".join(f"{_parquet_text(file, i, kind, h)} AS {q(n)}"
-                           for i, (n, h, kind) in enumerate(zip(names, header, types, strict=True), 1))
-        con.execute(
-            f"CREATE TEMP TABLE _incoming_lined AS SELECT {select}, row_number() OVER () + 1 AS line_number "
-            f"FROM {source}"
-        )
-        con.execute("CREATE TEMP VIEW _incoming AS SELECT * FROM _incoming_lined")
-        con.execute(f"CREATE TEMP TABLE {rejects} (line BIGINT, error_type VARCHAR, "
-                    "column_name VARCHAR, error_message VARCHAR, csv_line VARCHAR, quote_column VARCHAR)")
-        return rejects
-    columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
-    # DuckDB's rejects name the load's columns: the delivered names go back in (raw.malformed_lines).
-    renamed = " ".join(f"WHEN {lit(n)} THEN {lit(h)}" for n, h in zip(names, header, strict=True) if n != h)
-    delivered = f"CASE column_name {renamed} ELSE column_name END" if renamed else "column_name"
-    con.execute(
-        f"CREATE TEMP TABLE _incoming_raw AS SELECT * FROM read_csv({path}, columns={columns}, "
-        "header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
-        f"store_rejects=true, rejects_table='{rejects}', rejects_scan='{scans}')"
-    )
-    con.execute(f"DROP TABLE IF EXISTS {scans}")
-    # DuckDB logs one error per missing column; a malformed line is one record, so fold them.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {rejects} AS
-        SELECT line, string_agg(DISTINCT error_type, '; ' ORDER BY error_type) AS error_type,
-               string_agg(column_name, ', ' ORDER BY column_idx) AS column_name,
-               min(error_message) AS error_message, min(csv_line) AS csv_line,
-               min(column_name) FILTER (error_type = 'UNQUOTED VALUE') AS quote_column
-        FROM (SELECT * REPLACE ({delivered} AS column_name) FROM {rejects}) GROUP BY line"""
-    )
-    if not con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]:  # type: ignore[index]
-        # The common case, no malformed record: row k (insertion order = file order) is record
-        # k + 1, the header being record 1. A view, not a copy: copying and sorting every row to
-        # number it cost twice the read itself.
-        con.execute("CREATE TEMP VIEW _incoming AS SELECT *, rowid + 2 AS line_number FROM _incoming_raw")
-        return rejects
-    # Accepted row k (insertion order = file order) sits at record k + 1 plus the number of
-    # malformed records before it: t_j = line_j - 1 - j rows are accepted before the j-th reject.
-    # Adjacent rejects share a t_j; the last of them counts (ASOF would pick any one of a tie).
-    con.execute(
-        f"""CREATE TEMP TABLE _incoming_lined AS
-        WITH t AS (SELECT before, max(j) AS j FROM (
-                       SELECT line - 1 - row_number() OVER (ORDER BY line) AS before,
-                              row_number() OVER (ORDER BY line) AS j FROM {rejects})
-                   GROUP BY before),
-             r AS (SELECT *, rowid + 1 AS k FROM _incoming_raw)
-        SELECT r.* EXCLUDE (k), r.k + 1 + coalesce(t.j, 0) AS line_number
-        FROM r ASOF LEFT JOIN t ON r.k > t.before
-        ORDER BY r.k"""
-    )
-    con.execute("DROP TABLE _incoming_raw")
-    con.execute("CREATE TEMP VIEW _incoming AS SELECT * FROM _incoming_lined")
-    return rejects
-
-
-def _unreadable(file: LandingFile, exc: duckdb.Error) -> FileRejected:
-    """The rejection for a file DuckDB's reader gave up on, naming the line when it can be found."""
-    text = describe_error(exc).replace(str(file.path), file.path.name)
-    if "state machine reached an invalid state" in text:
-        where = line_ending_problem(file.path)
-        if where:
-            return FileRejected(f"{file.path.name}: {where}; file rejected (the reader cannot split it into "
-                                "records)")
-    return FileRejected(f"{file.path.name}: cannot be read: {text}")
-
-
-def _reject_runaway_quote(con: duckdb.DuckDBPyConnection, file: LandingFile, rejects: str) -> None:
-    """Reject the file when a malformed record's quote runs on over the lines after it.
-
-    An opening quote that is not closed on its own line swallows every following line up to
-    the next quote (or the end of the file) into one field: those lines are neither rows nor
-    malformed lines of their own, so the file's record count, and every count derived from
-    it, would silently shrink. A broken quote on the last line (or closed on its own line)
-    stays an ordinary malformed line.
-    """
-    runaway = con.execute(
-        f"""SELECT line, quote_column, len(regexp_split_to_array(body, '\\r\\n|\\r|\\n')) - 1 AS more
-        FROM (SELECT line, quote_column, trim(csv_line, chr(13) || chr(10)) AS body FROM {rejects})
-        WHERE quote_column IS NOT NULL AND more > 0 ORDER BY line LIMIT 1"""
-    ).fetchone()
-    if runaway:
-        line, column, more = runaway
-        raise FileRejected(
-            f"{file.path.name}: line {line}, column {column!r}: a quote opened here is not closed on its "
-            f"line and runs over the next {more} line(s), so they cannot be told apart as records; "
-            "file rejected"
-        )
-
-
-def _drop_temps(con: duckdb.DuckDBPyConnection, rejects: str | None) -> None:
-    con.execute("DROP VIEW IF EXISTS _incoming")
-    con.execute("DROP TABLE IF EXISTS _incoming_lined")
-    con.execute("DROP TABLE IF EXISTS _incoming_raw")
-    if rejects:
-        con.execute(f"DROP TABLE IF EXISTS {rejects}")
 
 
 def _record_version(
@@ -281,16 +149,10 @@ def supersede(con: duckdb.DuckDBPyConnection, export: str, month: str, digest: s
         con.execute(f"DELETE FROM {table} WHERE {where}", params)
 
 
-def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
-              patterns: Mapping[str, str] | None = None, synthetic: bool = False) -> LoadResult:
-    """Load (or skip, or reject) one landing file; see the module docstring for the steps.
-
-    `patterns`: the id columns' shapes (settings.id_patterns(), read once by the caller for all
-    its files); read here when not given. `synthetic`: the landing folder holds generated exports
-    (recorded with the version, so a build holding it is marked synthetic).
-    """
-    ensure_ingest_tables(con)
-    digest = sha256_of(file.path)
+def _before_reading(con: duckdb.DuckDBPyConnection, file: LandingFile, digest: str, now: datetime,
+                    synthetic: bool) -> LoadResult | _Candidate:
+    """What can be decided without reading the rows: unchanged, retracted, or rejected by its
+    manifest or header; otherwise the file goes on to be read, as a _Candidate."""
     # The month's current version, delivered again: nothing to do. A rejected file is judged
     # again on every run: the network's id shapes or the rules may have changed since.
     seen = con.execute(
@@ -306,10 +168,6 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
         return LoadResult(file.export, file.month, file.path.name, digest, "retracted",
                           reason=f"{file.path.name}: retracted ({retracted}); deliver the file again to "
                           "undo the retraction")
-
-    now = datetime.now(UTC).replace(tzinfo=None)
-    exp = contract.export(file.export)
-    rejects: str | None = None
     drift: tuple[str, ...] = ()
     try:
         manifest = read_manifest(file)
@@ -321,50 +179,199 @@ def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
             raise PhiRejected(header_scan.phi)
         if header_scan.missing_required:
             raise FileRejected(missing_columns_message(file, header, header_scan.missing_required))
-        names = load_names(file.export, header)
-        try:
-            rejects = _read_incoming(con, file, header, names)
-        except duckdb.Error as exc:
-            raise _unreadable(file, exc) from None
-        findings = scan_values(con, file.path.name, "_incoming", header, names)
-        findings += scan_values(
-            con, file.path.name, f"(SELECT csv_line, line AS line_number FROM {rejects})", ["csv_line"]
-        )
-        if findings:
-            raise PhiRejected(findings)
-        check_id_shapes(con, file.path.name, "_incoming", names,
-                        id_patterns() if patterns is None else patterns)
-        _reject_runaway_quote(con, file, rejects)
-        accepted = con.execute("SELECT count(*) FROM _incoming").fetchone()[0]  # type: ignore[index]
-        malformed = con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]  # type: ignore[index]
-        check_complete(con, file, int(accepted) + int(malformed), manifest)
     except (FileRejected, PhiRejected) as exc:
-        _drop_temps(con, rejects)
-        result = LoadResult(file.export, file.month, file.path.name, digest, "rejected", reason=str(exc),
-                            drift=drift)
-        _record_version(con, file, digest, now, result, synthetic)
-        return result
+        return _rejected(con, file, digest, now, str(exc), drift, synthetic)
+    return _Candidate(file, digest, manifest, tuple(header), drift)
 
-    result = LoadResult(file.export, file.month, file.path.name, digest, "loaded",
-                        int(accepted) + int(malformed), int(malformed), drift=drift)
-    select = ", ".join(q(c) if c in header else f"NULL::VARCHAR AS {q(c)}" for c in exp.column_names)
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A file whose rows are to be read: its header passed."""
+
+    file: LandingFile
+    digest: str
+    manifest: Manifest | None
+    header: tuple[str, ...]
+    drift: tuple[str, ...]
+
+
+def _rejected(con: duckdb.DuckDBPyConnection, file: LandingFile, digest: str, now: datetime, reason: str,
+              drift: tuple[str, ...], synthetic: bool) -> LoadResult:
+    result = LoadResult(file.export, file.month, file.path.name, digest, "rejected", reason=reason,
+                        drift=drift)
+    _record_version(con, file, digest, now, result, synthetic)
+    return result
+
+
+def _groups(candidates: Sequence[_Candidate]) -> Iterator[list[_Candidate]]:
+    """Candidates read together: CSV files with the same header and compression, in order, up to
+    GROUP_BYTES a group; a Parquet file alone."""
+    group: list[_Candidate] = []
+    size = 0
+    for candidate in candidates:
+        path = candidate.file.path
+        same = group and not path.name.endswith(".parquet") and group[0].header == candidate.header \
+            and group[0].file.path.suffix == path.suffix and size + path.stat().st_size <= GROUP_BYTES
+        if group and not same:
+            yield group
+            group, size = [], 0
+        group.append(candidate)
+        size += path.stat().st_size
+        if path.name.endswith(".parquet"):
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def _scan(con: duckdb.DuckDBPyConnection, group: Sequence[_Candidate], names: Sequence[str],
+          rejects: str, patterns: Mapping[str, str]) -> dict[int, Exception]:
+    """One pass over every value of the group: PHI-looking values and ids off their shape, per
+    file; then the malformed lines for PHI. Returns the rejection of each file that has one."""
+    first = group[0]
+    header = first.header
+    ids = {i: patterns[c] for i, c in enumerate(header) if c in patterns}
+    sql, slots = value_scan_sql(first.file.path.name, "_incoming", header, names, group="_file",
+                                extra={i: (lambda ref, p=p: off_shape(ref, p)) for i, p in ids.items()})
+    problems: dict[int, Exception] = {}
+    for row in con.execute(sql).fetchall():
+        index, counts = row[0], row[1:]
+        file_name = group[index].file.path.name
+        findings = findings_of(file_name, header, slots, counts)
+        if findings:
+            problems[index] = PhiRejected(findings)
+            continue
+        off = [shape_problem(file_name, header[column], ids[column], counts[2 * n], counts[2 * n + 1])
+               for n, (column, kind) in enumerate(slots) if kind == "extra" and counts[2 * n]]
+        if off:
+            problems[index] = FileRejected("\n".join(off))
+    if con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]:  # type: ignore[index]
+        sql, slots = value_scan_sql(first.file.path.name, f"(SELECT _file, csv_line, line AS line_number "
+                                    f"FROM {rejects})", ["csv_line"], group="_file")
+        for index, *counts in con.execute(sql).fetchall():
+            findings = findings_of(group[index].file.path.name, ["csv_line"], slots, counts)
+            if findings:
+                earlier = problems.get(index)
+                if isinstance(earlier, PhiRejected):
+                    findings = earlier.findings + findings
+                problems[index] = PhiRejected(findings)
+    return problems
+
+
+def _load_group(con: duckdb.DuckDBPyConnection, group: Sequence[_Candidate], patterns: Mapping[str, str],
+                now: datetime, synthetic: bool) -> list[LoadResult]:
+    """Read, scan and load a group of candidates of one export in one pass (see the module docstring)."""
+    export = group[0].file.export
+    header = group[0].header
+    names = load_names(export, header)
+    rejects: str | None = None
+    try:
+        rejects = read_files(con, [c.file for c in group], header, names)
+    except duckdb.Error as exc:
+        drop_temps(con, rejects)
+        if len(group) > 1:  # read each alone: the rejection names the file DuckDB gave up on
+            return [result for candidate in group
+                    for result in _load_group(con, [candidate], patterns, now, synthetic)]
+        c = group[0]
+        return [_rejected(con, c.file, c.digest, now, str(unreadable(c.file, exc)), c.drift, synthetic)]
+    except FileRejected as exc:  # a Parquet file's types
+        drop_temps(con, rejects)
+        c = group[0]
+        return [_rejected(con, c.file, c.digest, now, str(exc), c.drift, synthetic)]
+    try:
+        problems = _scan(con, group, names, rejects, patterns)
+        for index, reason in runaway_quotes(con, [c.file for c in group], rejects).items():
+            problems.setdefault(index, FileRejected(reason))
+        counts = dict(con.execute("SELECT _file, count(*) FROM _incoming GROUP BY _file").fetchall())
+        bad = dict(con.execute(f"SELECT _file, count(*) FROM {rejects} GROUP BY _file").fetchall())
+        results: list[LoadResult] = []
+        accepted: dict[str, int] = {}  # month -> records of the group's files accepted so far
+        for index, c in enumerate(group):
+            records, malformed = int(counts.get(index, 0)) + int(bad.get(index, 0)), int(bad.get(index, 0))
+            problem = problems.get(index)
+            if problem is None:
+                try:
+                    check_complete(con, c.file, records, c.manifest, accepted)
+                except FileRejected as exc:
+                    problem = exc
+            if problem is not None:
+                results.append(_rejected(con, c.file, c.digest, now, str(problem), c.drift, synthetic))
+                continue
+            accepted[c.file.month] = records
+            results.append(LoadResult(export, c.file.month, c.file.path.name, c.digest, "loaded", records,
+                                      malformed, drift=c.drift))
+        loaded = [(index, c) for index, (c, r) in enumerate(zip(group, results, strict=True))
+                  if r.status == "loaded"]
+        if loaded:
+            _insert(con, export, header, rejects, loaded, results, now, synthetic)
+    finally:
+        drop_temps(con, rejects)
+    return results
+
+
+def _insert(con: duckdb.DuckDBPyConnection, export: str, header: Sequence[str], rejects: str,
+            loaded: Sequence[tuple[int, _Candidate]], results: Sequence[LoadResult], now: datetime,
+            synthetic: bool) -> None:
+    """In one transaction: the loaded files' months replaced in raw, their malformed lines kept,
+    their versions recorded."""
+    exp = contract.export(export)
+    select = ", ".join(f"i.{q(c)}" if c in header else f"NULL::VARCHAR AS {q(c)}" for c in exp.column_names)
+    con.execute("DROP TABLE IF EXISTS _loaded")
+    con.execute("CREATE TEMP TABLE _loaded (_file INTEGER, export_month VARCHAR, source_file VARCHAR, "
+                "file_sha256 VARCHAR)")
+    con.executemany("INSERT INTO _loaded VALUES (?, ?, ?, ?)",
+                    [[index, c.file.month, c.file.path.name, c.digest] for index, c in loaded])
     try:
         with transaction(con):
-            supersede(con, exp.name, file.month, digest, now, "re-delivery")
+            for _, c in loaded:
+                supersede(con, export, c.file.month, c.digest, now, "re-delivery")
             con.execute(
-                f"INSERT INTO raw.{exp.name} SELECT {select}, ?, ?, ?, line_number, ? FROM _incoming",
-                [file.month, file.path.name, digest, now],
-            )
+                f"INSERT INTO raw.{export} SELECT {select}, l.export_month, l.source_file, l.file_sha256, "
+                "i.line_number, $now FROM _incoming i JOIN _loaded l USING (_file)", {"now": now})
             con.execute(
-                "INSERT INTO raw.malformed_lines SELECT ?, ?, ?, ?, line, error_type, column_name, "
-                f"error_message, csv_line, ? FROM {rejects}",
-                [file.export, file.month, file.path.name, digest, now],
-            )
-            _record_version(con, file, digest, now, result, synthetic)
-    except duckdb.Error as exc:  # rolled back: the month as it was
-        raise RuntimeError(
-            f"{file.path.name}: load failed, previous state kept: {describe_error(exc)}"
-        ) from None
+                "INSERT INTO raw.malformed_lines SELECT $export, l.export_month, l.source_file, "
+                "l.file_sha256, r.line, r.error_type, r.column_name, r.error_message, r.csv_line, $now "
+                f"FROM {rejects} r JOIN _loaded l USING (_file)", {"export": export, "now": now})
+            for index, c in loaded:
+                _record_version(con, c.file, c.digest, now, results[index], synthetic)
+    except duckdb.Error as exc:  # rolled back: the months as they were
+        names = ", ".join(c.file.path.name for _, c in loaded)
+        raise RuntimeError(f"{names}: load failed, previous state kept: {describe_error(exc)}") from None
     finally:
-        _drop_temps(con, rejects)
-    return result
+        con.execute("DROP TABLE IF EXISTS _loaded")
+
+
+def load_files(con: duckdb.DuckDBPyConnection, files: Sequence[LandingFile],
+               patterns: Mapping[str, str] | None = None, synthetic: bool = False) -> list[LoadResult]:
+    """Load (or skip, or reject) each of `files`, one export's, in month order; see the module
+    docstring for the steps. Returns one result per file, in the order of `files`.
+
+    `patterns`: the id columns' shapes (settings.id_patterns(), read once by the caller for all
+    its files); read here when not given. `synthetic`: the landing folder holds generated exports
+    (recorded with the version, so a build holding it is marked synthetic).
+    """
+    if not files:
+        return []
+    ensure_ingest_tables(con)
+    patterns = id_patterns() if patterns is None else patterns
+    with ThreadPoolExecutor(max_workers=2) as pool:  # hashlib releases the GIL on large blocks
+        digests = list(pool.map(lambda f: sha256_of(f.path), files))
+    now = datetime.now(UTC).replace(tzinfo=None)
+    decided: dict[LandingFile, LoadResult] = {}
+    candidates: list[_Candidate] = []
+    for file, digest in zip(files, digests, strict=True):
+        early = _before_reading(con, file, digest, now, synthetic)
+        if isinstance(early, LoadResult):
+            decided[file] = early
+        else:
+            candidates.append(early)
+    for group in _groups(candidates):
+        for candidate, result in zip(group, _load_group(con, group, patterns, now, synthetic), strict=True):
+            decided[candidate.file] = result
+    return [decided[file] for file in files]
+
+
+def load_file(con: duckdb.DuckDBPyConnection, file: LandingFile,
+              patterns: Mapping[str, str] | None = None, synthetic: bool = False) -> LoadResult:
+    """`load_files` for one file."""
+    return load_files(con, [file], patterns, synthetic)[0]

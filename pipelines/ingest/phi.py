@@ -26,7 +26,7 @@ addresses (`12 main st`) are not matched, to keep clinical prose (`2 doses on th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -459,7 +459,8 @@ def _gate_expr(ref: str, col: contract.Column | None, strict: bool) -> str:
 
 
 def value_scan_sql(
-    file_name: str, relation: str, columns: Sequence[str], refs: Sequence[str] | None = None
+    file_name: str, relation: str, columns: Sequence[str], refs: Sequence[str] | None = None,
+    group: str | None = None, extra: Mapping[int, Callable[[str], str]] | None = None,
 ) -> tuple[str, list[tuple[int, str]]]:
     """The one aggregate query of `scan_values` and, per (count, first line) pair, (column index, kind).
 
@@ -468,12 +469,18 @@ def value_scan_sql(
     Layers: each column renamed c<i>; a<i> = "may match any pattern" (cheap gate, then one
     RE2 pass over all patterns, about five times cheaper than a pass per kind); per-kind
     flags only where a<i> is set (CASE is evaluated lazily); then the aggregates.
+
+    `group`: a column of `relation` to aggregate by (the load scans many files at once); it
+    comes first in each result row. `extra`: more checks folded into the same pass, column
+    index -> a predicate of that column's value (the id shapes); each adds a (count, first
+    line) pair after the PHI slots, in the order of `extra`, with kind `extra`.
     """
     renamed: list[str] = []
     prefilters: list[str] = []
     flags: list[str] = []
     aggregates: list[str] = []
     slots: list[tuple[int, str]] = []
+    kept = [group] if group else []
     for index, column in enumerate(columns):
         col = _contract_column(file_name, column)
         ref = f"c{index}"
@@ -489,13 +496,31 @@ def value_scan_sql(
             flags.append(f"CASE WHEN a{index} THEN regexp_matches({ref}, {lit(pattern)}) END AS {flag}")
             aggregates.append(f"count_if({flag}), min(CASE WHEN {flag} THEN line_number END)")
             slots.append((index, kind))
+    for n, (index, predicate) in enumerate((extra or {}).items()):
+        flags.append(f"{predicate(f'c{index}')} AS x{n}")
+        aggregates.append(f"count_if(x{n}), min(CASE WHEN x{n} THEN line_number END)")
+        slots.append((index, "extra"))
+    carried = "".join(f"{q(c)}, " for c in kept)
     sql = (
-        f"SELECT {', '.join(aggregates)} FROM ("
-        f"SELECT {', '.join(flags)}, line_number FROM ("
-        f"SELECT {', '.join(prefilters)}, line_number FROM ("
-        f"SELECT {', '.join(renamed)}, line_number FROM {relation})))"
+        f"SELECT {carried}{', '.join(aggregates)} FROM ("
+        f"SELECT {carried}{', '.join(flags)}, line_number FROM ("
+        f"SELECT {carried}{', '.join(prefilters)}, line_number FROM ("
+        f"SELECT {carried}{', '.join(renamed)}, line_number FROM {relation})))"
+        + (" GROUP BY ALL" if kept else "")
     )
     return sql, slots
+
+
+def findings_of(file_name: str, columns: Sequence[str], slots: Sequence[tuple[int, str]],
+                counts: Sequence[object]) -> tuple[PhiFinding, ...]:
+    """The findings of one result row of `value_scan_sql` (without its group column)."""
+    findings: list[PhiFinding] = []
+    for n, (index, kind) in enumerate(slots):
+        count, first = counts[2 * n], counts[2 * n + 1]
+        if count and kind != "extra":
+            column = shown_column(columns[index], index + 1)
+            findings.append(PhiFinding(file_name, column, kind, "values", int(count), int(first)))
+    return tuple(findings)
 
 
 def scan_values(
@@ -509,12 +534,4 @@ def scan_values(
         return ()
     sql, slots = value_scan_sql(file_name, relation, columns, refs)
     row = con.execute(sql).fetchone()
-    if row is None:
-        return ()
-    findings: list[PhiFinding] = []
-    for n, (index, kind) in enumerate(slots):
-        count, first = row[2 * n], row[2 * n + 1]
-        if count:
-            column = shown_column(columns[index], index + 1)
-            findings.append(PhiFinding(file_name, column, kind, "values", int(count), int(first)))
-    return tuple(findings)
+    return () if row is None else findings_of(file_name, columns, slots, row)

@@ -1,14 +1,18 @@
-"""Validation of many months in one pass decides every row exactly as staging them one by one.
+"""Ingest and validation of a run's files in one pass decide exactly as one file or month at a time.
 
-The validate asset stages all of a run's months with one set of queries per export
-(`stage_months`); these tests pin that it changes nothing a month-by-month run would decide:
-on a generated network with every kind of defect, and on hand-made sessions that appear in
-two months (a session belongs to the earliest month whose row for it is good).
+The ingest asset reads all of an export's files with one `read_csv` and one PHI and id-shape
+scan (`load_files`); the validate asset stages all of a run's months with one set of queries
+per export (`stage_months`). These tests pin that neither changes what a file-by-file,
+month-by-month run decides: on a generated network with every kind of defect (malformed
+lines in several files of one read), on files rejected inside a group (the others load), and
+on hand-made sessions that appear in two months (a session belongs to the earliest month whose
+row for it is good).
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -16,7 +20,7 @@ import pytest
 
 from pipelines import contract
 from pipelines.ingest.discover import discover
-from pipelines.ingest.load import load_file
+from pipelines.ingest.load import load_file, load_files
 from pipelines.tools.synth import SynthConfig, generate
 from pipelines.validate.quarantine import stage_month, stage_months
 from tests.contract_examples import NOW, VALID, write_csv
@@ -39,13 +43,30 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     return tables
 
 
-def _load(landing: Path, database: Path) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
+def _load(landing: Path, database: Path, at_once: bool = False
+          ) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
+    """Every landing file loaded, one by one or each export's files in one pass."""
     con = duckdb.connect(str(database))
     found = discover(landing)
-    for file in found.files:
-        result = load_file(con, file)
-        assert result.status == "loaded", result.reason
+    if at_once:
+        by_export = [[f for f in found.files if f.export == e] for e in contract.EXPORTS]
+        results = [r for files in by_export for r in load_files(con, files)]
+    else:
+        results = [load_file(con, file) for file in found.files]
+    assert [r.status for r in results] == ["loaded"] * len(found.files), [r.reason for r in results]
     return con, found.months
+
+
+def _raw(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """Every raw row, malformed line and file version, load times left out."""
+    tables = {f"raw.{e}": con.execute(f"SELECT * EXCLUDE (ingested_at) FROM raw.{e} "
+                                      "ORDER BY export_month, line_number").fetchall()
+              for e in contract.EXPORTS}
+    tables["malformed"] = con.execute("SELECT * EXCLUDE (quarantined_at) FROM raw.malformed_lines "
+                                      "ORDER BY export, export_month, line_number").fetchall()
+    tables["versions"] = con.execute("SELECT * EXCLUDE (recorded_at) FROM raw.file_versions "
+                                     "ORDER BY export, export_month").fetchall()
+    return tables
 
 
 def _append_row(path: Path, row: dict[str, str]) -> None:
@@ -70,9 +91,12 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_all_months_at_once_decide_every_row_as_month_by_month(landing: Path, tmp_path: Path) -> None:
+def test_all_files_and_months_at_once_decide_every_row_as_one_by_one(landing: Path, tmp_path: Path) -> None:
     one_by_one, months = _load(landing, tmp_path / "one.duckdb")
-    at_once, _ = _load(landing, tmp_path / "all.duckdb")
+    at_once, _ = _load(landing, tmp_path / "all.duckdb", at_once=True)
+    raw = _raw(at_once)
+    assert raw == _raw(one_by_one)
+    assert len({(e, m) for e, m, *_ in raw["malformed"]}) >= 3  # malformed lines in several files of one read
     results = []
     for export in contract.EXPORTS:  # sessions first, as the assets' dependencies order them
         for month in months:
@@ -113,3 +137,43 @@ def test_a_month_staged_again_alone_keeps_its_sessions_against_the_other_months(
     assert (again.loaded, again.quarantined, again.balanced) == (1, 1, True)
     assert con.execute("SELECT export_month, session_id, reasons FROM quarantine.sessions").fetchall() == [
         ("2025-03", "SE-1", ["session_id.in_other_month"])]
+
+
+def _copy_month(landing: Path, export: str, months: list[str], to: Path) -> list[Path]:
+    folder = to / export
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(landing / export / contract.file_name(export, m), folder)) for m in months]
+
+
+def test_a_file_rejected_in_a_group_leaves_the_others_loaded(landing: Path, tmp_path: Path) -> None:
+    """PHI in one file of a read, an unreadable file (the group's read fails, each file is then
+    read alone) and a month cut short against the months accepted before it in the same read."""
+    months = NETWORK.month_labels
+    copies = _copy_month(landing, "sessions", months, tmp_path / "phi")
+    phi = {**VALID["sessions"], "session_id": "SE-000000000def", "session_start": "2025-02-03T09:00:00",
+           "stop_reason": "call jane.doe@example.org"}  # an e-mail address
+    _append_row(copies[1], phi)
+    con = duckdb.connect(str(tmp_path / "phi.duckdb"))
+    results = load_files(con, discover(tmp_path / "phi").files)
+    assert [r.status for r in results] == ["loaded", "rejected", "loaded"]
+    assert results[1].reason.startswith(
+        "sessions_2025-02.csv: column 'stop_reason' holds values that look like an e-mail address")
+    assert "jane" not in results[1].reason
+    assert con.execute("SELECT DISTINCT export_month FROM raw.sessions ORDER BY 1").fetchall() == [
+        ("2025-01",), ("2025-03",)]
+
+    vitals = _copy_month(landing, "vitals", months[:2], tmp_path / "unreadable")
+    vitals[0].write_bytes(vitals[0].read_bytes().replace(b"\n", b"\r\n", 40))  # mixed line endings
+    results = load_files(con, discover(tmp_path / "unreadable").files)
+    assert [r.status for r in results] == ["rejected", "loaded"]
+    assert results[0].reason.startswith(
+        "vitals_2025-01.csv: line 41: ends with LF while line 1 ends with CR LF"), results[0].reason
+
+    cut = _copy_month(landing, "vitals", months, tmp_path / "cut")
+    lines = cut[2].read_text().splitlines(keepends=True)
+    cut[2].write_text("".join(lines[: len(lines) // 10]))  # March: a tenth of its rows
+    con = duckdb.connect(str(tmp_path / "cut.duckdb"))
+    results = load_files(con, discover(tmp_path / "cut").files)
+    assert [r.status for r in results] == ["loaded", "loaded", "rejected"]
+    assert "of the median" in results[2].reason, results[2].reason
+    assert "(2025-01 .. 2025-02)" in results[2].reason  # both accepted in the same read
