@@ -1,7 +1,7 @@
 """Run an export's GX suite against `raw.<export>` in a DuckDB file, inside DuckDB.
 
 The batch is a GX query asset over the raw table restricted to the requested months, with the
-derived columns the suite needs (see `gx_suites.derived_columns`); every metric is a SQL query
+derived columns the suite needs (see `rules.derived_columns`); every metric is a SQL query
 that DuckDB runs, nothing is copied into pandas. The database is opened read-only, so no helper
 view is needed and nothing is written.
 
@@ -34,6 +34,7 @@ from pipelines import contract
 from pipelines.redaction import masked
 from pipelines.sql import connection_config, q
 from pipelines.validate import gx_suites
+from pipelines.validate.rules import derived_columns
 
 # Counts only: no partial unexpected list, no unexpected rows (UnexpectedRowsExpectation adds its
 # rows only under COMPLETE), no index lists.
@@ -103,7 +104,7 @@ def batch_query(export_name: str, months: Sequence[str], now: datetime) -> str:
     them one column per row rule (gx_suites.flag_columns, "now" bounding the in-future rules)."""
     exp = contract.export(export_name)
     checked = gx_suites.check_months(months)
-    derived = ", ".join(f"{sql} AS {q(alias)}" for alias, sql in gx_suites.derived_columns(exp.name).items())
+    derived = ", ".join(f"{sql} AS {q(alias)}" for alias, sql in derived_columns(exp.name).items())
     flags = ", ".join(f"{sql} AS {q(alias)}" for alias, sql in gx_suites.flag_columns(exp.name, now).items())
     month_list = ", ".join(f"'{m}'" for m in checked)
     typed = f"SELECT *, {derived} FROM raw.{q(exp.name)} WHERE export_month IN ({month_list})"

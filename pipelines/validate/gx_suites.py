@@ -6,7 +6,7 @@ keys and references to the sessions export. Each expectation carries a stable ru
 quarantine reason code, so GX counts line up with the pipeline's own counts.
 
 The suites run against a batch of `raw.<export>` (every contract column as text) that also
-exposes two derived columns per contract column (see `derived_columns`):
+exposes two derived columns per contract column (see `rules.derived_columns`):
 
 - `<column>__text`: the trimmed text, NULL when empty (what "missing" means in the contract);
 - `<column>__typed`: the text cast to the contract type, NULL when it cannot cast.
@@ -43,36 +43,14 @@ import great_expectations.expectations as gxe
 from pipelines import contract
 from pipelines.settings import PROJECT_ROOT
 from pipelines.sql import q
-from pipelines.validate.rules import Rule, row_rules, typed
+from pipelines.validate.rules import Rule, over_derived, row_rules, text_column, typed, typed_column
 
 SUITE_DIR: Path = PROJECT_ROOT / "expectations"
 RAW_SCHEMA = "raw"
 
 ROW_COUNT_RULE = "table.row_count"  # the batch's row count: element_count of the SQL expectations
 DUPLICATE_RULE = "key.duplicate"  # same id as in rules.count_violations
-TEXT_SUFFIX = "__text"
-TYPED_SUFFIX = "__typed"
 FLAG_SUFFIX = "__violated"
-
-
-def text_column(name: str) -> str:
-    """Batch column holding the trimmed text of a contract column (NULL when empty)."""
-    return f"{name}{TEXT_SUFFIX}"
-
-
-def typed_column(name: str) -> str:
-    """Batch column holding a contract column cast to its contract type (NULL when it cannot)."""
-    return f"{name}{TYPED_SUFFIX}"
-
-
-def derived_columns(export_name: str) -> dict[str, str]:
-    """Alias -> SQL of the derived columns the batch must expose, all built with rules.typed()."""
-    out: dict[str, str] = {}
-    for col in contract.export(export_name).columns:
-        out[text_column(col.name)] = typed(dataclasses.replace(col, dtype="VARCHAR"))
-        if col.dtype != "VARCHAR":
-            out[typed_column(col.name)] = typed(col)
-    return out
 
 
 def _escape_braces(sql: str) -> str:
@@ -93,18 +71,9 @@ def flag_column(rule_name: str) -> str:
 
 def flag_columns(export_name: str, now: datetime) -> dict[str, str]:
     """Alias -> SQL of the rule columns: each row rule without a native expectation, its predicate
-    over the typed columns (each cast replaced by the column holding it, longest first, so a cast
-    inside a larger expression stays whole), TRUE when the row breaks it."""
-    derived = sorted(derived_columns(export_name).items(), key=lambda item: -len(item[1]))
-    out: dict[str, str] = {}
-    for rule in row_rules(export_name, now):
-        if _native_expectation(rule) is not None:
-            continue
-        where = rule.violation
-        for alias, expression in derived:
-            where = where.replace(expression, q(alias))
-        out[flag_column(rule.name)] = f"CASE WHEN {where} THEN true END"
-    return out
+    over the derived columns (rules.over_derived), TRUE when the row breaks it."""
+    return {flag_column(rule.name): f"CASE WHEN {over_derived(export_name, rule.violation)} THEN true END"
+            for rule in row_rules(export_name, now) if _native_expectation(rule) is None}
 
 
 def _meta(rule: str, column: str | None, message: str) -> dict[str, Any]:
@@ -202,7 +171,7 @@ def build_suite(export_name: str) -> gx.ExpectationSuite:
             "export": export_name,
             "generated_by": "python -m pipelines.validate.gx_suites --write",
             "batch": f"{RAW_SCHEMA}.{export_name} restricted to the validated export_month(s), "
-                     "with the derived columns of gx_suites.derived_columns and the rule columns of "
+                     "with the derived columns of rules.derived_columns and the rule columns of "
                      "gx_suites.flag_columns",
         },
     )

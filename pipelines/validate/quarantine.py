@@ -20,7 +20,7 @@ import duckdb
 from pipelines import contract
 from pipelines.migrations import adopt_older_layout
 from pipelines.sql import lit, q, sql_list, transaction
-from pipelines.validate.rules import row_rules, typed
+from pipelines.validate.rules import derived_columns, over_derived, row_rules, typed
 
 # Reasons that hold a row (re-tried on every run) rather than reject it: its session or patient is
 # not loaded yet, or a corrected sessions file removed it.
@@ -166,9 +166,14 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, export_name: str, months: list[st
     exp = contract.export(export_name)
     in_batch = "m.export_month IN (SELECT unnest($months::VARCHAR[]))"
     batch_rows = f"raw.{exp.name} m WHERE {in_batch}"
+    # The rules read each value cast once (rules.derived_columns), not once per rule.
+    derived = ", ".join(f"{sql} AS {q(alias)}" for alias, sql in derived_columns(export_name).items())
+    derived = derived.replace("{", "{{").replace("}", "}}")  # with_key is a template (regex quantifiers)
     # Joins, not correlated EXISTS: DuckDB plans a hash anti/semi join for these (10x faster here).
-    with_key = f"raw.{exp.name} m {{join}} JOIN _repeated r ON {{on_key}} WHERE {in_batch}"
-    row_reasons = _cases([(r.name, r.violation) for r in row_rules(export_name, now)])
+    with_key = (f"(SELECT *, {derived} FROM raw.{exp.name}) m {{join}} JOIN _repeated r ON {{on_key}} "
+                f"WHERE {in_batch}")
+    row_reasons = _cases([(r.name, over_derived(export_name, r.violation))
+                          for r in row_rules(export_name, now)])
     table_reasons = [] if export_name == "sessions" else [_cases(_table_reasons(export_name))]
     reasons = f"list_concat({row_reasons}, {', '.join(table_reasons)})" if table_reasons else row_reasons
     # NULL keys compare equal here, as they do in GROUP BY.

@@ -8,6 +8,7 @@ there changes validation, quarantine and docs together.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,6 +54,40 @@ def typed(column: Column) -> str:
     cast = f"TRY_CAST(trim({raw}) AS {column.dtype})"
     finite = f" AND isfinite({cast})" if column.dtype == "DOUBLE" else ""
     return f"CASE WHEN regexp_full_match(trim({raw}), '{pattern}'){finite} THEN {cast} END"
+
+
+# Columns derived once per row from the text, so that rules (and GX's batch) read a value cast
+# once instead of casting it again in every rule that needs it (3x faster on vitals).
+TEXT_SUFFIX = "__text"
+TYPED_SUFFIX = "__typed"
+
+
+def text_column(name: str) -> str:
+    """Batch column holding the trimmed text of a contract column (NULL when empty)."""
+    return f"{name}{TEXT_SUFFIX}"
+
+
+def typed_column(name: str) -> str:
+    """Batch column holding a contract column cast to its contract type (NULL when it cannot)."""
+    return f"{name}{TYPED_SUFFIX}"
+
+
+def derived_columns(export_name: str) -> dict[str, str]:
+    """Alias -> SQL of the derived columns the batch must expose, all built with rules.typed()."""
+    out: dict[str, str] = {}
+    for col in contract.export(export_name).columns:
+        out[text_column(col.name)] = typed(dataclasses.replace(col, dtype="VARCHAR"))
+        if col.dtype != "VARCHAR":
+            out[typed_column(col.name)] = typed(col)
+    return out
+
+
+def over_derived(export_name: str, predicate: str) -> str:
+    """A rule's predicate over the derived columns: each cast replaced by the column holding it,
+    longest first, so a cast inside a larger expression stays whole."""
+    for alias, expression in sorted(derived_columns(export_name).items(), key=lambda item: -len(item[1])):
+        predicate = predicate.replace(expression, q(alias))
+    return predicate
 
 
 def _present(column: Column) -> str:
