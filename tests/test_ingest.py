@@ -123,14 +123,16 @@ def test_unknown_harmless_column_is_ignored_and_recorded_as_drift(tmp_path: Path
 
 # Columns named like the load's own (lineage, DuckDB's pseudo-columns, the load's helpers) or a contract
 # column in another case (issue #13): ignored and reported, never a replacement of the lineage.
-INTERNAL_LOOKING = ["line_number", "rowid", "file_row_number", "k", "SESSION_ID", "_extra_1", "ordinality"]
+INTERNAL_LOOKING = ["line_number", "rowid", "file_row_number", "k", "SESSION_ID", "_extra_1", "ordinality",
+                    "_file", "_path", "filename", "first"]
 
 
 @pytest.mark.parametrize("ext", [".csv", ".parquet"])
 def test_columns_named_like_internal_ones_are_ignored_and_reported(tmp_path: Path, con, ext: str) -> None:
     columns = [*contract.SESSIONS.column_names, *INTERNAL_LOOKING]
     fake = {"line_number": "2", "rowid": "0", "file_row_number": "0", "k": "1", "SESSION_ID": "SE-1",
-            "_extra_1": "x", "ordinality": "1"}
+            "_extra_1": "x", "ordinality": "1", "_file": "7", "_path": "/etc/passwd", "filename": "x.csv",
+            "first": "5"}
     rows = [{**session(1), **fake}, {**session(2, dose_mg="0"), **fake}, {**session(3), **fake}]
     source = tmp_path / "rows.csv"
     with source.open("w", newline="") as handle:

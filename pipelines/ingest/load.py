@@ -83,9 +83,10 @@ def load_names(export: str, header: Sequence[str]) -> list[str]:
     """The name each delivered column has in the load's own tables: a contract column keeps its
     name, any other column is `_extra_<position>`.
 
-    The load adds lineage (`line_number`) and helper columns (`k`, DuckDB's `rowid`) of its own,
-    and DuckDB's names are case-insensitive: a delivered column named `line_number`, `rowid`,
-    `k` or `SESSION_ID` must neither replace them nor collide with them (issue #13). Unknown
+    The load adds lineage (`line_number`) and helper columns (`_file`, `_path`, `k`, DuckDB's
+    `rowid`) of its own, and DuckDB's names are case-insensitive: a delivered column named
+    `line_number`, `_file`, `rowid`, `k` or `SESSION_ID` must neither replace them nor collide
+    with them (issue #13). Unknown
     columns are ignored whatever their names; only their contents are scanned for PHI.
     """
     known = set(contract.export(export).column_names)

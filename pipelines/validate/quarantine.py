@@ -157,9 +157,9 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, export_name: str, months: list[st
     do not go to staging.
 
     Rows passing every rule are not copied here: staging takes the batch's raw rows minus
-    these. Duplicates are looked for only among rows whose key occurs more than once in its
-    month (a hash aggregate finds those keys), so the windows run over a handful of rows, not
-    the batch. Among them, exact copies rank > 1 (collapsed) and distinct rows sharing a key
+    these. Duplicates are looked for only among rows whose key may occur more than once in its
+    month (an aggregate of key hashes finds those keys), so the windows run over a handful of
+    rows, not the batch. Among them, exact copies rank > 1 (collapsed) and distinct rows sharing a key
     conflict. Every rule is evaluated once per row for all the batch's months: the fixed cost of
     a query (planning, compiling the rules' regular expressions) is paid once per export.
     """
@@ -176,18 +176,20 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, export_name: str, months: list[st
                           for r in row_rules(export_name, now)])
     table_reasons = [] if export_name == "sessions" else [_cases(_table_reasons(export_name))]
     reasons = f"list_concat({row_reasons}, {', '.join(table_reasons)})" if table_reasons else row_reasons
-    # NULL keys compare equal here, as they do in GROUP BY.
-    keys = ["m.export_month", *(f"coalesce(trim(m.{q(k)}), chr(0))" for k in exp.key)]
-    key_names = [f"k{i}" for i in range(len(keys))]
-    on_key = " AND ".join(f"r.{n} = {k}" for n, k in zip(key_names, keys, strict=True))
+    # Candidates for a repeated key by the key's 64-bit hash: an aggregate of 8-byte values over
+    # all the run's months stays small where the keys themselves (four strings for vitals) would
+    # spill. A collision only sends a row through the exact windows below. NULL keys compare
+    # equal here, as they do in GROUP BY.
+    key_parts = ["m.export_month", *(f"coalesce(trim(m.{q(k)}), chr(0))" for k in exp.key)]
+    key_hash = f"hash({', '.join(key_parts)})"
+    on_key = f"r.h = {key_hash}"
     key_present = " AND ".join(f"nullif(trim({q(k)}), '') IS NOT NULL" for k in exp.key)
     every_column = ", ".join(q(c) for c in ("export_month", *exp.column_names))
     for table in ("_repeated", "_flags"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     params = {"months": months}
-    key_select = ", ".join(f"{k} AS {n}" for k, n in zip(keys, key_names, strict=True))
     con.execute(
-        f"CREATE TEMP TABLE _repeated AS SELECT {key_select} FROM {batch_rows} "
+        f"CREATE TEMP TABLE _repeated AS SELECT {key_hash} AS h FROM {batch_rows} "
         "GROUP BY ALL HAVING count(*) > 1",
         params,
     )
