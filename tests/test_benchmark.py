@@ -57,7 +57,23 @@ def test_network_benchmark_writes_every_figure(tmp_path: Path, capsys: pytest.Ca
     assert all(row["counts_agree"] for row in gx["per_export"].values()), gx["per_export"]
 
     verdicts = {t["name"]: t["met"] for t in result["targets"]}
-    assert set(verdicts) == {"cold_build_vs_floor", "new_month_vs_cold_build", "peak_memory_per_process",
-                             "gx_vs_plain_sql"}
+    assert set(verdicts) == {"cold_build_vs_floor", "new_month_vs_cold_build", "ingest_validate_vs_floor",
+                             "peak_memory_per_process", "gx_vs_plain_sql"}
     assert all(isinstance(met, bool) for met in verdicts.values()), verdicts
     assert "targets:" in printed
+
+
+def test_targets_are_judged_by_the_limits_of_their_scale() -> None:
+    """Ingest + validate against the floor: large's limit is 2.5x, medium's (and a custom size's) 3x."""
+    from pipelines.tools.bench.network import evaluate_targets
+
+    stages = {"ingest": {"seconds": 3.0, "cpu_seconds": 3.5},
+              "validate": {"seconds": 3.6, "cpu_seconds": 4.0}}
+    run = {"success": True, "months": 3, "wall_seconds": 20.0, "cpu_seconds": 22.0, "stages": stages,
+           "peak_rss_process_bytes": 1, "peak_rss_process": "python"}
+    result = {"floor": {"seconds": 2.4, "cpu_seconds": 3.0, "months": 3},
+              "runs": {"cold_build": run, "new_month": {**run, "wall_seconds": 3.0}}}
+    for scale, met in (("large", False), ("medium", True), (None, True)):
+        verdict = next(t for t in evaluate_targets({**result, "scale": scale})
+                       if t["name"] == "ingest_validate_vs_floor")
+        assert (verdict["measured"], verdict["cpu_ratio"], verdict["met"]) == (2.75, 2.5, met), scale

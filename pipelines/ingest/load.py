@@ -50,7 +50,7 @@ from pipelines.sql import q, transaction
 
 # Files read in one scan: up to this many bytes (the temporary table spills to disk beyond the
 # memory limit; a bounded group keeps it in memory on the large network's months).
-GROUP_BYTES = 512 * 1024 * 1024
+GROUP_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 from pipelines.cli import add_network_arguments, network_config
+from pipelines.tools.synth.config import SCALES
 
 
 def _network(args: argparse.Namespace, argv: list[str]) -> int:
@@ -31,9 +32,10 @@ def _network(args: argparse.Namespace, argv: list[str]) -> int:
 
     config = network_config(args)
     out = args.out or Path("bench") / args.scale
+    preset = args.scale if config == SCALES[args.scale] else None  # the size flags made another network
     result = bench_network(config, out.resolve(), full_cold=not args.no_full_cold, gx_repeat=args.gx_repeat,
                            profile_gx=args.profile_gx, keep=args.keep, label=args.label,
-                           argv=["python -m pipelines.benchmark", *argv])
+                           argv=["python -m pipelines.benchmark", *argv], scale=preset)
     print(render(result))
     print(f"\nwrote {out / 'result.json'} ({result['bench_seconds']:.0f} s in all)")
     return 0 if all(r.get("success") for r in result["runs"].values()) else 1  # type: ignore[union-attr]

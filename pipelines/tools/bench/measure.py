@@ -188,14 +188,17 @@ def _stage_of_step(assets: list[list[str]], checks: list[tuple[list[str], str]])
     return "other"
 
 
-def _add_timings(into: dict[str, float], metadata: object) -> None:
-    """Sum numeric metadata entries named *seconds (the report's html/pdf render times, GX's seconds)."""
+def _add_timings(into: dict[str, float], metadata: object, batch: bool = False) -> None:
+    """Add up numeric metadata entries named *seconds (the report's html/pdf render times per month).
+
+    `batch`: every month's entry carries the time of one run over all the months (GX's suite
+    checks a batch of the run's months and reports it on each): the largest, not the sum."""
     if not isinstance(metadata, dict):
         return
     for name, value in metadata.items():
         raw = getattr(value, "value", value)
         if str(name).endswith("seconds") and isinstance(raw, int | float) and not isinstance(raw, bool):
-            into[name] = into.get(name, 0.0) + float(raw)
+            into[name] = max(into.get(name, 0.0), float(raw)) if batch else into.get(name, 0.0) + float(raw)
 
 
 def read_run(home: Path, since: float) -> tuple[str, dict[str, float], list[Step]] | None:
@@ -246,7 +249,7 @@ def read_run(home: Path, since: float) -> tuple[str, dict[str, float], list[Step
             elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
                 data = event.asset_check_evaluation_data
                 checks.setdefault(key, []).append((list(data.asset_key.path), data.check_name))
-                _add_timings(timings.setdefault(key, {}), getattr(data, "metadata", None))
+                _add_timings(timings.setdefault(key, {}), getattr(data, "metadata", None), batch=True)
     steps = []
     for key, (end, status) in ends.items():
         start = starts.get(key, end)
