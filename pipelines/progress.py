@@ -17,7 +17,6 @@ from typing import TextIO
 from dagster import DagsterEventType, DagsterInstance
 from tqdm import tqdm
 
-from pipelines.partitions import month_span
 from pipelines.transform.project import DBT_STEP_PREFIX
 
 # Step key prefix -> the stage a person knows it by (README: ingest, validate, transform, publish).
@@ -75,7 +74,7 @@ class RunProgress(threading.Thread):
         self._step_started: dict[str, float] = {}
         # step -> (asset, month) -> that materialization's row count (a monthly asset has one per month)
         self._rows: dict[str, dict[tuple[str, str | None], int]] = {}
-        self._reports: list[str] = []  # report months of the report step, shown when it ends
+        self._reports: list[str] = []  # what the report step did, shown when it ends
         self._dbt_last_line = 0.0
 
     def run(self) -> None:
@@ -111,13 +110,10 @@ class RunProgress(threading.Thread):
                 print(f"progress: cannot show an event: {problem!r}")
 
     def _reports_line(self) -> None:
-        """One line for the report step's months, once it ends (its materializations can arrive over
-        several polls)."""
-        if self._reports:
-            months = sorted(self._reports)
-            self._line("report", f"{len(months)} monthly report{'s' * (len(months) > 1)} rendered "
-                                 f"({month_span(months)})")
-            self._reports = []
+        """One line for the report step's month, once it ends: rendered, or kept (same inputs)."""
+        for line in self._reports:
+            self._line("report", line)
+        self._reports = []
 
     def _poll_dbt(self) -> None:
         """dbt's node count from its own log: a bar on a terminal, else a line every DBT_EVERY_SECONDS."""
@@ -163,7 +159,12 @@ class RunProgress(threading.Thread):
                 key = (materialization.asset_key.to_user_string(), materialization.partition)
                 self._rows.setdefault(step, {})[key] = int(rows.value)
             if step == "publish__report":
-                self._reports.append(materialization.partition)
+                month = materialization.metadata.get("month")
+                rendered = materialization.metadata.get("rendered")
+                if month is not None:
+                    kept = rendered is not None and not rendered.value
+                    self._reports.append(f"report for {month.value} unchanged (same inputs), kept" if kept
+                                         else f"report for {month.value} rendered")
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
             if step.startswith(DBT_STEP_PREFIX) and self._bar is not None:
                 self._bar.close()

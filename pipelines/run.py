@@ -332,10 +332,11 @@ def _run_locked(settings: Settings, months: list[str], progress: TextIO | None,
         summary.published = f"{published} (build {build_id}, {built_at:%Y-%m-%d %H:%M} UTC, read-only)"
         if run_id != result.run_id:
             summary.published += ": the previous build, unchanged by this run"
-    for event in events:  # the latest month's report, if this run rendered it
-        if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == REPORT_KEY \
-                and event.partition == months[-1]:
+    for event in events:  # the newest month's report, rendered by this run or kept (same inputs)
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == REPORT_KEY:
             metadata = event.materialization.metadata
+            rendered = metadata.get("rendered")
+            kept = ", unchanged: same inputs" if rendered is not None and not rendered.value else ""
             summary.report = (f"{metadata['html_path'].value} and {Path(metadata['pdf_path'].value).name} "
-                              f"({metadata['pdf_pages'].value} pages)")
+                              f"({metadata['pdf_pages'].value} pages{kept})")
     return summary

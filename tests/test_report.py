@@ -13,6 +13,7 @@ import json
 import math
 import random
 import re
+import shutil
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -24,10 +25,17 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from pipelines.cli import main
-from pipelines.publish.report.asset import REPORT_KEY, report_paths, write_reports
+from pipelines.publish.report.asset import (
+    REPORT_KEY,
+    fingerprint_path,
+    report_paths,
+    write_report,
+    write_reports,
+)
 from pipelines.publish.report.data import RULES, SYNTHETIC_TEXT, add_months, read_report_data
 from pipelines.publish.report.pdf import ENV_CHROMIUM, ChromiumMissing, chromium_path
 from pipelines.publish.report.render import SmallCellError, count_cell, render_html
+from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import PROJECT_ROOT
 from pipelines.transform.project import dbt_var
 from tests.conftest import TinyBuild, read_build
@@ -426,7 +434,8 @@ def test_pdf_pages_are_printed_and_not_blank(published: Path, tmp_path: Path) ->
     (done,) = write_reports(published, reports, [MONTH])
     html_path, pdf_path = report_paths(reports, MONTH)
     assert (done.html_path, done.pdf_path) == (html_path, pdf_path)
-    assert sorted(p.name for p in reports.iterdir()) == [html_path.name, pdf_path.name]  # no temporaries
+    assert sorted(p.name for p in reports.iterdir()) == [  # no temporaries
+        fingerprint_path(reports, MONTH).name, html_path.name, pdf_path.name]
     assert_publishable(html_path.read_text())
     pdf = pypdfium2.PdfDocument(str(pdf_path))
     try:
@@ -440,26 +449,60 @@ def test_pdf_pages_are_printed_and_not_blank(published: Path, tmp_path: Path) ->
         pdf.close()
 
 
-def test_a_run_renders_the_report_for_every_month(tiny_build: TinyBuild, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_renders_its_newest_month_and_others_on_demand(tiny_build: TinyBuild, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A run over three months renders the newest only (not 36 reports nobody asked for in a
+    backfill); any month on demand; a month whose inputs did not change is not rendered again."""
     settings = read_build(tiny_build, monkeypatch)  # the shared run of the tiny network
     months = ["2025-01", "2025-02", "2025-03"]
     html_path, pdf_path = report_paths(settings.reports, months[-1])
     assert f"report:    {html_path}" in tiny_build.printed
-    for month in months:
-        html, pdf = report_paths(settings.reports, month)
-        assert pdf.stat().st_size > 10_000
-        assert_publishable(html.read_text())
+    assert pdf_path.stat().st_size > 10_000
+    assert_publishable(html_path.read_text())
+    assert not any(path.exists() for month in months[:-1] for path in report_paths(settings.reports, month))
     with DagsterInstance.get() as instance:
-        events = {e.partition_key: e.asset_materialization.metadata
-                  for e in instance.fetch_materializations(AssetKey(REPORT_KEY.path), limit=10).records}
-    assert sorted(events) == months
-    assert events[months[-1]]["pdf_path"].value == str(pdf_path)
-    assert events[months[-1]]["pdf_pages"].value > 1
+        (event,) = instance.fetch_materializations(AssetKey(REPORT_KEY.path), limit=10).records
+    metadata = event.asset_materialization.metadata
+    assert (metadata["month"].value, metadata["rendered"].value) == (months[-1], True)
+    assert metadata["pdf_path"].value == str(pdf_path) and metadata["pdf_pages"].value > 1
     # one month on demand, from the published file: `outcomes report --month` (into a folder of its own)
     monkeypatch.setenv("OUTCOMES_REPORTS", str(tmp_path / "on_demand"))
     assert main(["report", "--month", "2025-02"]) == 0
     assert all(path.stat().st_size > 10_000 for path in report_paths(tmp_path / "on_demand", "2025-02"))
     assert main(["report", "--month", "2024-01"]) == 2
     assert "--month 2024-01: the published build holds 2025-01 .. 2025-03" in capsys.readouterr().err
+
+
+def test_a_report_whose_inputs_did_not_change_is_not_rendered_again(tiny_build: TinyBuild,
+                                                                     tmp_path: Path) -> None:
+    published = tmp_path / PUBLISHED_NAME
+    shutil.copy(tiny_build.warehouse / PUBLISHED_NAME, published)
+    reports = tmp_path / "reports"
+    first = write_report(published, reports, "2025-02")
+    assert first.rendered and first.pdf_pages > 1
+    stamps = [path.stat().st_mtime_ns for path in report_paths(reports, "2025-02")]
+    again = write_report(published, reports, "2025-02")
+    assert not again.rendered and again.fingerprint == first.fingerprint
+    assert (again.html_bytes, again.pdf_bytes, again.pdf_pages) == (first.html_bytes, first.pdf_bytes,
+                                                                    first.pdf_pages)
+    assert [path.stat().st_mtime_ns for path in report_paths(reports, "2025-02")] == stamps
+    # A new build with the same cells: its id differs, the report is not rendered again
+    with duckdb.connect(str(published)) as con:
+        con.execute("UPDATE meta.build SET build_id = 'another-build', built_at = built_at + INTERVAL 1 DAY")
+    assert not write_report(published, reports, "2025-02").rendered
+    # A cell the report shows changed: rendered again (and a half-written pair never counts as made)
+    with duckdb.connect(str(published)) as con:
+        con.execute("UPDATE reporting.file_accounting SET rows_read = rows_read + 1 WHERE export = 'vitals'")
+    changed = write_report(published, reports, "2025-02")
+    assert changed.rendered and changed.fingerprint != first.fingerprint
+    fingerprint_path(reports, "2025-02").unlink()
+    assert write_report(published, reports, "2025-02").rendered
+
+
+def test_the_fingerprint_ignores_the_last_bits_of_a_float_but_not_a_shown_digit() -> None:
+    """DuckDB's parallel aggregates differ in the last bits from build to build on the same cells."""
+    from pipelines.publish.report.asset import _canonical
+
+    assert _canonical({"ci_low": [46.93968452123099, 3]}) == _canonical({"ci_low": [46.93968452123098, 3]})
+    assert _canonical({"ci_low": [46.94, 3]}) != _canonical({"ci_low": [46.93, 3]})

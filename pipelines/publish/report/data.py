@@ -200,10 +200,11 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
     trend_first = add_months(cohort, -(rules.trend_months - 1))
     pchart_first = add_months(month, -(rules.pchart_months - 1))
 
-    instruments = {r["instrument"]: r for r in rows(con, "SELECT * FROM reference.instruments")}
+    instruments = {r["instrument"]: r
+                   for r in rows(con, "SELECT * FROM reference.instruments ORDER BY instrument")}
     trend = rows(con, "SELECT * FROM reporting.response_rates WHERE site_id = 'ALL' "
                       "AND measure IN ('response', 'remission') AND cohort_month BETWEEN ? AND ? "
-                      "ORDER BY cohort_month", [trend_first, cohort])
+                      "ORDER BY cohort_month, instrument, measure", [trend_first, cohort])
     present = {r["instrument"] for r in trend}
     headline_instruments = sorted(present, key=_instrument_rank)
 
@@ -213,9 +214,11 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
     trajectories = [_cohort_series(con, "score_trajectories", "mean_score", i, trend_first, cohort)
                     for i in trajectory_instruments]
 
-    ae_labels = {r["ae_term"]: r["label"] for r in rows(con, "SELECT ae_term, label FROM reference.ae_terms")}
+    ae_labels = {r["ae_term"]: r["label"]
+                 for r in rows(con, "SELECT ae_term, label FROM reference.ae_terms ORDER BY ae_term")}
     ae_labels.setdefault("any", "Any adverse event")
-    ae_all = rows(con, "SELECT * FROM reporting.adverse_events WHERE month = ? AND site_id = 'ALL'", [month])
+    ae_all = rows(con, "SELECT * FROM reporting.adverse_events WHERE month = ? AND site_id = 'ALL' "
+                       "ORDER BY ae_term", [month])
     ae_any = next((r for r in ae_all if r["ae_term"] == "any"), None)
     ae_terms = [r for r in ae_all if r["ae_term"] != "any"]
     ae_terms.sort(key=lambda r: (r["rate_per_100_sessions"] is None, -(r["rate_per_100_sessions"] or 0),
@@ -225,18 +228,20 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
                         "ORDER BY site_id <> 'ALL', site_id", [month])
     safety = rows(con, "SELECT * FROM reporting.safety_signal_counts WHERE month = ? "
                        "ORDER BY site_id <> 'ALL', site_id", [month])
-    file_accounting = rows(con, "SELECT * FROM reporting.file_accounting WHERE export_month = ?", [month_key])
+    file_accounting = rows(con, "SELECT * FROM reporting.file_accounting WHERE export_month = ? "
+                                "ORDER BY export", [month_key])
     file_accounting.sort(key=lambda r: EXPORTS.index(r["export"]) if r["export"] in EXPORTS else 99)
     quarantine = rows(con, "SELECT * FROM reporting.quarantine_reasons WHERE export_month = ? "
                            "ORDER BY export, n_rows DESC NULLS LAST, reason", [month_key])
 
-    outcome_measures = rows(con, "SELECT * FROM reference.outcome_measures")
+    outcome_measures = rows(con, "SELECT * FROM reference.outcome_measures ORDER BY ALL")
     outcome_measures.sort(key=lambda r: _instrument_rank(r["instrument"]))
-    windows = rows(con, "SELECT * FROM reference.assessment_windows")
+    windows = rows(con, "SELECT * FROM reference.assessment_windows ORDER BY ALL")
     vital_labels = {}
     if has_table(con, "reference", "measure_codes"):  # optional: labels only, measure names otherwise
         vital_labels = {r["measure"]: r["label"] for r in rows(
-            con, "SELECT DISTINCT measure, label FROM reference.measure_codes WHERE code_system = 'name'")}
+            con, "SELECT DISTINCT measure, label FROM reference.measure_codes WHERE code_system = 'name' "
+                 "ORDER BY ALL")}
 
     site_controls = rows(con, "SELECT * FROM reporting.ae_control_chart WHERE month = ? AND site_id <> 'ALL' "
                               "ORDER BY site_id", [month])
