@@ -132,12 +132,18 @@ def read_files(con: duckdb.DuckDBPyConnection, files: Sequence[LandingFile], hea
     FileRejected for a Parquet file that cannot be turned into text."""
     rejects = f"_rejects_{next(_scan_ids)}"
     drop_temps(con, None)
-    if files[0].is_parquet:
-        if len(files) != 1:
-            raise ValueError("a Parquet file is read alone")
-        _read_parquet(con, files[0], header, names, rejects)
-    else:
-        _read_csv(con, files, header, names, rejects)
+    try:
+        if files[0].is_parquet:
+            if len(files) != 1:
+                raise ValueError("a Parquet file is read alone")
+            _read_parquet(con, files[0], header, names, rejects)
+        else:
+            _read_csv(con, files, header, names, rejects)
+    except BaseException:  # nothing of a failed read stays behind on the connection
+        drop_temps(con, rejects)
+        for table in (f"{rejects}_all", f"{rejects}_scans"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        raise
     return rejects
 
 
