@@ -373,7 +373,8 @@ def _wait_for_the_ui_run(page: Page, ui: DagsterUI, shots: Shots, month: str) ->
             pytest.fail(f"run {run.run_id} {run.status}:\n{details}{ui.tail()}")
         report = instance.get_latest_materialization_event(AssetKey(["publish", "report"]))
         assert report is not None and report.dagster_event is not None
-        assert report.dagster_event.partition == month
+        assert report.run_id == run.run_id and report.asset_materialization is not None
+        assert report.asset_materialization.metadata["month"].value == month  # the run's month, rendered
         return run.run_id
 
 
