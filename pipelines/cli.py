@@ -32,7 +32,6 @@ from pipelines.settings import (
     check_settings,
     load_settings,
 )
-from pipelines.sql import connect
 from pipelines.writer_lock import LockTimeout
 
 
@@ -240,7 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Render one month's report (HTML and PDF) on demand from the published warehouse."""
-    from pipelines.publish.report.asset import write_reports
+    from pipelines.publish.report.asset import built_months, write_reports
     from pipelines.publish.warehouse import PUBLISHED_NAME
 
     settings = _settings(args)
@@ -248,9 +247,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not published.is_file():
         raise UserError(f"no published warehouse at {published}: `outcomes run` builds and publishes one")
 
-    with connect(published, read_only=True) as con:  # the export months the build holds
-        built = [m for (m,) in con.execute(
-            "SELECT DISTINCT export_month FROM reporting.file_accounting ORDER BY 1").fetchall()]
+    built = built_months(published)
     if args.month not in built:
         raise UserError(f"--month {args.month}: the published build holds {built[0]} .. {built[-1]}"
                         if built else f"--month {args.month}: the published build holds no months")

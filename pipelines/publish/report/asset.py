@@ -156,10 +156,11 @@ def fingerprint_path(reports: Path, month: str) -> Path:
     return reports / f".outcomes_{month}.fingerprint"
 
 
-def newest_month(published: Path) -> str | None:
-    """The newest export month the published build holds."""
+def built_months(published: Path) -> list[str]:
+    """The export months the published build holds, in order: the months a report can be made for."""
     with connect(published, read_only=True) as con:
-        return con.execute("SELECT max(export_month) FROM reporting.file_accounting").fetchone()[0]
+        return [m for (m,) in con.execute(
+            "SELECT DISTINCT export_month FROM reporting.file_accounting ORDER BY 1").fetchall()]
 
 
 class ReportConfig(Config):
@@ -194,9 +195,7 @@ def monthly_report(context: AssetExecutionContext, config: ReportConfig,
     published = folders.warehouse_path / PUBLISHED_NAME
     if not published.exists():
         raise Failure(f"no published warehouse at {published}: publish/warehouse makes it")
-    with connect(published, read_only=True) as con:
-        built = [m for (m,) in con.execute(
-            "SELECT DISTINCT export_month FROM reporting.file_accounting ORDER BY 1").fetchall()]
+    built = built_months(published)
     ran = [m for m in run_months(context.run.tags, context.instance) if m in built]
     month = config.month or (ran[-1] if ran else (built[-1] if built else None))
     if month is None or month not in built:
