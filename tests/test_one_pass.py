@@ -177,3 +177,26 @@ def test_a_file_rejected_in_a_group_leaves_the_others_loaded(landing: Path, tmp_
     assert [r.status for r in results] == ["loaded", "loaded", "rejected"]
     assert "of the median" in results[2].reason, results[2].reason
     assert "(2025-01 .. 2025-02)" in results[2].reason  # both accepted in the same read
+
+
+def test_a_read_whose_rows_are_not_in_file_order_is_done_file_by_file(
+        landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Line numbers rest on DuckDB keeping a multi-file scan's rows file by file; should a read not,
+    each file is read alone rather than numbered wrongly."""
+    from pipelines.ingest import load, read
+
+    def scattered(con, files, header, names):  # the signature of read_files
+        if len(files) > 1:
+            raise read.InterleavedRead("the rows of the files read together are not in file order")
+        return read.read_files(con, files, header, names)
+
+    files = [f for f in discover(landing).files if f.export == "vitals"]
+    one = duckdb.connect(str(tmp_path / "one.duckdb"))
+    expected = [load_file(one, f) for f in files]
+    monkeypatch.setattr(load, "read_files", scattered)
+    con = duckdb.connect(str(tmp_path / "all.duckdb"))
+    results = load_files(con, files)
+    assert [(r.status, r.records, r.malformed) for r in results] == \
+        [(r.status, r.records, r.malformed) for r in expected]
+    lines = "SELECT export_month, line_number FROM raw.vitals ORDER BY ALL"
+    assert con.execute(lines).fetchall() == one.execute(lines).fetchall()

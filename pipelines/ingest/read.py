@@ -32,6 +32,10 @@ _REJECT_COLUMNS = ("_file INTEGER, line BIGINT, error_type VARCHAR, column_name 
                    "error_message VARCHAR, csv_line VARCHAR, quote_column VARCHAR")
 
 
+class InterleavedRead(duckdb.Error):
+    """A multi-file read whose rows did not come file by file: read the files one at a time."""
+
+
 def describe_error(exc: Exception) -> str:
     """The first line of a DuckDB error with quoted literals and long numbers masked (row values)."""
     return masked(str(exc)) or type(exc).__name__
@@ -101,8 +105,14 @@ def _read_csv(con: duckdb.DuckDBPyConnection, files: Sequence[LandingFile], head
     # Each file's rows are contiguous in insertion order (= file order); a file's row k is
     # record k + 1, the header being record 1. The common case, no malformed record, is a view:
     # copying and sorting every row to number it cost twice the read itself.
-    con.execute("CREATE TEMP TABLE _firsts AS SELECT f._file, min(r.rowid) AS first FROM _incoming_raw r "
-                "JOIN _files f ON f.path = r._path GROUP BY f._file, r._path")
+    con.execute("CREATE TEMP TABLE _firsts AS SELECT f._file, min(r.rowid) AS first, max(r.rowid) AS last, "
+                "count(*) AS n FROM _incoming_raw r JOIN _files f ON f.path = r._path "
+                "GROUP BY f._file, r._path")
+    scattered = con.execute("SELECT count(*) FROM _firsts WHERE last - first + 1 <> n").fetchone()
+    if scattered and scattered[0]:
+        # DuckDB keeps a multi-file scan's rows in file order; should it not, the files are read one
+        # by one (the caller's fallback) rather than numbered wrongly.
+        raise InterleavedRead("the rows of the files read together are not in file order")
     numbered = ("SELECT r.* EXCLUDE (_path), f._file, r.rowid - f.first + 1 AS k FROM _incoming_raw r "
                 "JOIN _files p ON p.path = r._path JOIN _firsts f ON f._file = p._file")
     if not con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]:  # type: ignore[index]
