@@ -200,3 +200,27 @@ def test_a_read_whose_rows_are_not_in_file_order_is_done_file_by_file(
         [(r.status, r.records, r.malformed) for r in expected]
     lines = "SELECT export_month, line_number FROM raw.vitals ORDER BY ALL"
     assert con.execute(lines).fetchall() == one.execute(lines).fetchall()
+
+
+def test_a_broken_row_of_a_session_another_month_holds_gets_both_reasons(tmp_path: Path) -> None:
+    """The in-other-month reason is added to a row already quarantined for its own reason, as staging
+    the months one by one does."""
+    folder = tmp_path / "landing" / "sessions"
+    folder.mkdir(parents=True)
+    rows = {"2025-02": [{**VALID["sessions"], "session_start": "2025-02-14T09:30:00"}],
+            "2025-03": [{**VALID["sessions"], "dose_mg": "abc"}]}
+    for month, month_rows in rows.items():
+        write_csv(folder / contract.file_name("sessions", month), "sessions", month_rows)
+    decided = []
+    for name, at_once in (("one", False), ("all", True)):
+        con = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        load_files(con, discover(tmp_path / "landing").files)
+        if at_once:
+            stage_months(con, "sessions", list(rows), NOW)
+        else:
+            for month in rows:
+                stage_month(con, "sessions", month, NOW)
+        decided.append(con.execute("SELECT export_month, session_id, list_sort(reasons) "
+                                   "FROM quarantine.sessions").fetchall())
+    both = ["dose_mg.wrong_type", "session_id.in_other_month"]
+    assert decided[0] == decided[1] == [("2025-03", "SE-1", both)]
