@@ -25,7 +25,7 @@ from dagster import AssetExecutionContext, AssetKey, Config, Failure, Materializ
 from pipelines.files import write_atomically
 from pipelines.ingest.assets import OWNERS
 from pipelines.partitions import run_months
-from pipelines.publish.report.data import ReportData, read_report_data
+from pipelines.publish.report.data import Build, ReportData, read_report_data
 from pipelines.publish.report.pdf import pdf_pages, printer, remove_stale_temporaries
 from pipelines.publish.report.render import month_name, render_html
 from pipelines.publish.warehouse import PUBLISHED_NAME
@@ -67,8 +67,8 @@ def write_reports(published: Path, reports: Path, months: list[str],
         raise FileNotFoundError(f"no published warehouse at {published}: publish/warehouse makes it")
     if reports.exists():
         remove_stale_temporaries(reports)
-    pages: list[tuple[str, str, str, float, str]] = []
-    kept: dict[str, RenderedReport] = {}
+    pages: list[tuple[str, str, Build, float, str]] = []  # month, HTML, build, seconds, fingerprint
+    done: dict[str, RenderedReport] = {}
     with connect(published, read_only=True) as con:
         for month in months:
             started = time.perf_counter()
@@ -77,7 +77,7 @@ def write_reports(published: Path, reports: Path, months: list[str],
             html_path, pdf_path = report_paths(reports, month)
             if not force and _unchanged(reports, month, fingerprint):
                 pdf = pdf_path.read_bytes()
-                kept[month] = RenderedReport(month, html_path, pdf_path, html_path.stat().st_size, len(pdf),
+                done[month] = RenderedReport(month, html_path, pdf_path, html_path.stat().st_size, len(pdf),
                                              pdf_pages(pdf), 0.0, 0.0, fingerprint, rendered=False)
                 log(f"{html_path}: unchanged (same inputs as when it was rendered), not rendered again")
                 continue
@@ -85,7 +85,6 @@ def write_reports(published: Path, reports: Path, months: list[str],
             write_atomically(html_path, text.encode("utf-8"))
             pages.append((month, text, data.build, time.perf_counter() - started, fingerprint))
             log(f"{html_path}: {len(text):,} characters in {pages[-1][3]:.2f} s")
-    done: dict[str, RenderedReport] = dict(kept)
     if pages:
         with printer() as chromium:
             for month, text, build, html_seconds, fingerprint in pages:
