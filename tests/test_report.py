@@ -506,3 +506,34 @@ def test_the_fingerprint_ignores_the_last_bits_of_a_float_but_not_a_shown_digit(
 
     assert _canonical({"ci_low": [46.93968452123099, 3]}) == _canonical({"ci_low": [46.93968452123098, 3]})
     assert _canonical({"ci_low": [46.94, 3]}) != _canonical({"ci_low": [46.93, 3]})
+
+
+def test_the_report_asset_renders_the_month_its_config_names(tiny_build: TinyBuild, tmp_path: Path) -> None:
+    """The UI's way to a month on demand (the launchpad's `month`), through a real materialization;
+    a malformed month is one line that does not echo it."""
+    from dagster import materialize
+
+    from pipelines.publish.report.asset import monthly_report
+    from pipelines.resources import Folders
+
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    shutil.copy(tiny_build.warehouse / PUBLISHED_NAME, warehouse / PUBLISHED_NAME)
+    folders = Folders(landing=str(tmp_path), warehouse=str(warehouse), reports=str(tmp_path / "reports"))
+
+    def run(month: str) -> Any:
+        return materialize([monthly_report], resources={"folders": folders}, raise_on_error=False,
+                           run_config={"ops": {"publish__report": {"config": {"month": month}}}})
+
+    done = run("2025-01")
+    assert done.success
+    (event,) = done.asset_materializations_for_node("publish__report")
+    assert event.metadata["month"].value == "2025-01" and event.metadata["rendered"].value
+    assert all(path.exists() for path in report_paths(tmp_path / "reports", "2025-01"))
+    hostile = run("jane.doe@example.org")
+    assert not hostile.success
+    failure = next(e for e in hostile.all_events if e.event_type_value == "STEP_FAILURE")
+    text = str(failure.step_failure_data.error)
+    assert "config month: expected YYYY-MM" in text and "jane" not in text
+    outside = next(e for e in run("2024-01").all_events if e.event_type_value == "STEP_FAILURE")
+    assert "the published build holds 2025-01 .. 2025-03" in str(outside.step_failure_data.error)

@@ -22,6 +22,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, Config, Failure, MaterializeResult, MetadataValue, asset
 
+from pipelines import contract
 from pipelines.files import write_atomically
 from pipelines.ingest.assets import OWNERS
 from pipelines.partitions import run_months
@@ -194,6 +195,8 @@ def monthly_report(context: AssetExecutionContext, config: ReportConfig,
     published = folders.warehouse_path / PUBLISHED_NAME
     if not published.exists():
         raise Failure(f"no published warehouse at {published}: publish/warehouse makes it")
+    if config.month is not None and not contract.MONTH_RE.fullmatch(config.month):
+        raise Failure("config month: expected YYYY-MM, like 2025-06 (the value is not echoed)")
     built = built_months(published)
     ran = [m for m in run_months(context.run.tags, context.instance) if m in built]
     month = config.month or (ran[-1] if ran else (built[-1] if built else None))
