@@ -187,8 +187,8 @@ class RunWatcher:
     """Progress of the next run in a DAGSTER_HOME, read from its event log by another process.
 
     With the in-process executor every asset (or multi-asset) is one step of the run: raw__vitals,
-    staging__vitals, staging__vitals_gx_suite, dbt_reference, dbt_monthly, dbt_history (a `dbt build`
-    each), publish__warehouse.
+    staging__vitals, staging__vitals_gx_suite, dbt_build (one `dbt build`),
+    publish__warehouse.
     """
 
     def __init__(self, home: Path) -> None:

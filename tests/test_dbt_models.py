@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -170,9 +171,13 @@ def write_staging(database: Path) -> None:
         con.close()
 
 
-def run_dbt(args: list[str], warehouse: Path) -> subprocess.CompletedProcess[str]:
-    """The venv's dbt on the project, writing its target and logs beside the test warehouse."""
+def run_dbt(args: list[str], warehouse: Path, months: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The venv's dbt on the project, writing its target and logs beside the test warehouse;
+    `months` is OUTCOMES_REFRESH_MONTHS, the months the incremental models refresh (None: all)."""
     env = {**os.environ, "OUTCOMES_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env.pop("OUTCOMES_REFRESH_MONTHS", None)
+    if months is not None:
+        env["OUTCOMES_REFRESH_MONTHS"] = months
     command = [str(DBT), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
                "--target-path", str(warehouse / "target"), "--log-path", str(warehouse / "logs")]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=300)
@@ -366,26 +371,50 @@ def test_safety_signals(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @pytest.mark.slow
-def test_partition_runs_replace_only_their_months(warehouse: Path, tmp_path: Path) -> None:
-    """With vars min_month/max_month the incremental vitals model replaces those months only."""
+def test_incremental_models_replace_only_the_refresh_months(warehouse: Path, tmp_path: Path) -> None:
+    """OUTCOMES_REFRESH_MONTHS names the months the incremental models replace; the others stay,
+    and a refreshed month that lost all its rows is emptied (dbt's delete+insert would keep it)."""
     copy = tmp_path / "warehouse"
     copy.mkdir()
     shutil.copy(warehouse / "build.duckdb", copy / "build.duckdb")
 
-    def counts() -> dict[str, int]:
+    def counts(table: str = "session_vitals__aggregated") -> dict[str, int]:
         with duckdb.connect(str(copy / "build.duckdb"), read_only=True) as c:
-            found = c.execute("SELECT session_month, count(*) FROM "
-                              "intermediate.session_vitals__aggregated GROUP BY 1").fetchall()
+            found = c.execute(f"SELECT session_month, count(*) FROM intermediate.{table} "
+                              "GROUP BY 1").fetchall()
         return dict(found)
 
     assert counts() == {"2025-01": 6}  # p1_1 systolic and diastolic, p1_2, p1_3, p4_1, p6_3
+    january_events = counts("adverse_events__combined")["2025-01"]
     with duckdb.connect(str(copy / "build.duckdb")) as c:
         c.execute("DELETE FROM staging.vitals WHERE session_id = 'p4_1'")  # a corrected January export
-    model = ["build", "--select", "int_session_vitals__aggregated", "--vars"]
-    run_dbt([*model, '{"min_month": "2025-04", "max_month": "2025-04"}'], copy)
-    assert counts() == {"2025-01": 6}  # an April partition leaves January alone
-    run_dbt([*model, '{"min_month": "2025-01", "max_month": "2025-01"}'], copy)
-    assert counts() == {"2025-01": 5}  # the January partition replaces January
+    model = ["build", "--select", "int_session_vitals__aggregated+2", "--exclude", "resource_type:test"]
+    run_dbt(model, copy, months="2025-04")
+    assert counts() == {"2025-01": 6}  # refreshing April leaves January alone
+    run_dbt(model, copy, months="none")
+    assert counts() == {"2025-01": 6}  # nothing to refresh: nothing replaced
+    run_dbt(model, copy, months="2024-12,2025-01")
+    assert counts() == {"2025-01": 5}  # refreshing January replaces January
+    with duckdb.connect(str(copy / "build.duckdb")) as c:
+        c.execute("DELETE FROM staging.vitals WHERE session_id IN (SELECT session_id FROM staging.sessions "
+                  "WHERE export_month = '2025-01')")  # January's vitals retracted
+    run_dbt(model, copy, months="2025-01")
+    assert counts() == {}
+    assert counts("adverse_events__combined")["2025-01"] < january_events  # derived events went with them
+
+
+def test_refresh_months_are_checked() -> None:
+    """A malformed OUTCOMES_REFRESH_MONTHS stops dbt with one line rather than building some months."""
+    env = {**os.environ, "OUTCOMES_REFRESH_MONTHS": "2025-13", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    with tempfile.TemporaryDirectory() as folder:
+        env["OUTCOMES_WAREHOUSE"] = folder
+        write_staging(Path(folder) / "build.duckdb")
+        done = subprocess.run([str(DBT), "compile", "--select", "int_session_vitals__aggregated",
+                               "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+                               "--target-path", f"{folder}/target", "--log-path", f"{folder}/logs"],
+                              capture_output=True, text=True, env=env, check=False, timeout=300)
+    assert done.returncode != 0
+    assert "OUTCOMES_REFRESH_MONTHS must list months as YYYY-MM" in done.stdout
 
 
 def test_the_session_statuses_seed_lists_every_contract_status(con: duckdb.DuckDBPyConnection) -> None:

@@ -324,7 +324,7 @@ def test_a_failed_dbt_step_names_its_nodes_and_never_their_messages(
     """dbt's messages can quote row values: the failure line names nodes and statuses only."""
     from pipelines import run
 
-    folder = tmp_path / "dbt_history-abcdef1-0123456"
+    folder = tmp_path / "dbt_build-abcdef1-0123456"
     folder.mkdir()
     (folder / "run_results.json").write_text(json.dumps({"results": [
         {"unique_id": "model.outcomes.int_sessions__assigned_to_courses", "status": "success"},
@@ -335,11 +335,11 @@ def test_a_failed_dbt_step_names_its_nodes_and_never_their_messages(
     monkeypatch.setattr(run, "DBT_TARGET", tmp_path)
 
     class Failure:
-        step_key = "dbt_history"
+        step_key = "dbt_build"
         message = "Execution of step failed."
         event_specific_data = None
 
     line = run._failure_line(Failure(), "abcdef1-rest-of-the-run-id")
-    assert line == ("dbt_history: dbt failed on model response_rates (error), "
+    assert line == ("dbt_build: dbt failed on model response_rates (error), "
                     "test not_null_x.123 (fail)")
     assert "078-05-1120" not in line

@@ -150,8 +150,8 @@ def test_scrub_target_rewrites_dbt_log_and_run_results(tmp_path: Path) -> None:
     assert kept[2]["message"] == "OK"
     assert len((tmp_path / "dbt.log").read_text().splitlines()) == len(LEAKING) + len(SAFE) + 1
 
-    said = build_failure("dbt_history", kept, 1)
-    assert said.startswith("dbt_history: dbt failed on model int_reported_adverse_events__parsed "
+    said = build_failure("dbt_build", kept, 1)
+    assert said.startswith("dbt_build: dbt failed on model int_reported_adverse_events__parsed "
                            "(error; Conversion Error), test not_null_x (fail, 3 failing rows); "
                            "1 nodes skipped downstream.")
-    assert "dbt exited with code 2 before building any node" in build_failure("dbt_history", [], 2)
+    assert "dbt exited with code 2 before building any node" in build_failure("dbt_build", [], 2)

@@ -1,4 +1,4 @@
-"""dbt models as Dagster assets (dagster-dbt): `dbt build` steps: seeds, monthly, all history."""
+"""dbt models as Dagster assets (dagster-dbt): one `dbt build` step for seeds, models and their tests."""
 
 import contextlib
 import json
@@ -15,7 +15,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    BackfillPolicy,
     Failure,
     MetadataValue,
     Output,
@@ -31,23 +30,21 @@ from dagster_duckdb import DuckDBResource
 from dagster_shared.record import replace
 
 from pipelines.files import write_atomically
-from pipelines.partitions import monthly_partitions, run_months
+from pipelines.partitions import run_months
 from pipelines.sql import connect
 from pipelines.transform.dbt_output import build_failure, console_line, scrub_target, scrub_unfinished
 from pipelines.transform.project import DBT_STEP_PREFIX, dbt_var, ensure_manifest, outcomes_dbt_project
+from pipelines.transform.refresh import Refresh, plan_refresh, project_sha256, record_refresh
 
 OWNERS = ["team:clinical-analytics"]
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's parse state, reused while files and profile match
 KEEP_RUN_TARGETS = 10  # dagster-dbt's per-run folders under dbt/target kept for debugging, per dbt step
 
-# The three dbt selections, in the order a run builds them. Only month-scoped work is
-# partitioned: the stg views over the validated exports and the incremental vitals model (dbt
-# tag `monthly`, dbt_project.yml). Seeds are reference data and the rest (intermediate, marts,
-# reporting, data_quality) is rebuilt over all history, so they are not partitioned: a run of
-# twelve months plans one materialization of each, not twelve.
-SEEDS = "resource_type:seed"
-MONTHLY = "tag:monthly"
-ALL_HISTORY = "resource_type:model"  # minus MONTHLY (exclude=)
+# One dbt step builds the whole project: seeds, then every model with its tests, in dbt's order.
+# No dbt asset is partitioned: the incremental models find the months to refresh themselves
+# (pipelines/transform/refresh.py), so a run of twelve months plans one materialization of each
+# model, and one dbt process starts per run rather than one per layer (each start costs seconds).
+EVERYTHING = "fqn:*"
 
 
 def _writers(source_props: Mapping[str, Any]) -> list[AssetKey]:
@@ -140,32 +137,54 @@ MANIFEST = ensure_manifest(outcomes_dbt_project)
 def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: str) -> Iterator[Any]:
     """`dbt build` of the step's selection (dagster-dbt passes it); unit tests excluded.
 
-    Every step gets the run's month range as vars (only the incremental model reads them): dbt
-    re-parses the whole project when the vars differ from its saved parse state, so the three
-    steps of a run pass the same ones. dbt unit tests check the SQL, not the data: they run in
-    the test suite (tests/test_dbt_models.py), not on every production build.
+    The months the incremental models refresh reach dbt as an environment variable (plan_refresh);
+    with no earlier build recorded, or a changed dbt project, every month is rebuilt with
+    `--full-refresh`. A successful build is recorded, so the next one refreshes what was staged
+    after it. dbt unit tests check the SQL, not the data: they run in the test suite
+    (tests/test_dbt_models.py), not on every production build.
     """
-    months = run_months(context.run.tags, context.instance)
-    dbt_vars = {"min_month": months[0], "max_month": months[-1]} if months else None
-    # A test runs in the first step where all its parents are built (dbt's "buildable"): a
-    # relationships test from stg/sessions to the stop_reasons seed runs with the monthly step,
-    # not with the seeds. dagster-dbt reads the variable when the whole step is selected (and
-    # selects tests itself when a subset is).
+    with connect(database, read_only=True) as con:
+        refresh = plan_refresh(con, run_months(context.run.tags, context.instance), project_sha256())
+    context.log.info(f"dbt refreshes {refresh.describe()}")
+    # A test runs where all its parents are built (dbt's "buildable"): dagster-dbt reads the
+    # variable when the whole step is selected, and selects tests itself when a subset is.
     os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
-    args = ["build", "--exclude-resource-type", "unit_test"]
-    if dbt_vars:
-        args[1:1] = ["--vars", json.dumps(dbt_vars)]
+    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if refresh.full else [])]
     target = Path(outcomes_dbt_project.target_path)
     prune_run_targets(target, context.op_def.name)
     scrub_unfinished(target, context.op_def.name)
-    invocation = dbt.cli(args, context=context, raise_on_error=False)
+    with _environment(refresh.env()):  # dagster-dbt hands the process a copy of os.environ
+        invocation = dbt.cli(args, context=context, raise_on_error=False)
     events = list(_redacted_stream(context, invocation))
     keep_partial_parse(invocation.target_path, target)
-    yield from with_row_counts(context, events, database)
-    if invocation.process.wait() != 0:
+    succeeded = invocation.process.wait() == 0
+    yield from _finish(context, events, database, refresh if succeeded and _whole_project(context) else None)
+    if not succeeded:
         results = json.loads(results_file.read_text()).get("results", []) \
             if (results_file := invocation.target_path / "run_results.json").exists() else []
         raise Failure(description=build_failure(context.op_def.name, results, invocation.process.returncode))
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the dbt process started inside, and restore them after: the
+    pipeline's own process (and a test suite's) must not keep one run's months."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _whole_project(context: AssetExecutionContext) -> bool:
+    """Whether the step builds every dbt asset: only such a build may be recorded as complete (a
+    subset picked in the UI leaves the other incremental models behind)."""
+    return set(context.selected_asset_keys) == set(context.assets_def.keys)
 
 
 def _redacted_stream(context: AssetExecutionContext, invocation: DbtCliInvocation) -> Iterator[Any]:
@@ -205,35 +224,17 @@ def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
 
 
 @dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,
-            select=SEEDS, name=f"{DBT_STEP_PREFIX}reference")
-def dbt_reference(
+            select=EVERYTHING, name=f"{DBT_STEP_PREFIX}build")
+def dbt_build(
     context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
 ) -> Iterator[Any]:
-    """The seeds (clinical reference data): built first, every other model reads them."""
+    """Every dbt node: the seeds (clinical reference data), stg views, intermediate (incremental
+    by month where rows belong to one), marts, reporting, data_quality and reference.rules (the
+    numeric rules the build used), with their tests."""
     yield from _dbt_build(context, dbt, duckdb.database)
 
 
-@dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,
-            select=MONTHLY, name=f"{DBT_STEP_PREFIX}monthly", partitions_def=monthly_partitions,
-            backfill_policy=BackfillPolicy.single_run())
-def dbt_monthly(
-    context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
-) -> Iterator[Any]:
-    """The month-scoped models; the incremental ones rebuild the run's months (its partition range)."""
-    yield from _dbt_build(context, dbt, duckdb.database)
-
-
-@dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,
-            select=ALL_HISTORY, exclude=MONTHLY, name=f"{DBT_STEP_PREFIX}history")
-def dbt_history(
-    context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
-) -> Iterator[Any]:
-    """Everything over all history: intermediate, marts, reporting, data_quality and reference.rules (the
-    numeric rules the build used, from dbt vars), with their tests."""
-    yield from _dbt_build(context, dbt, duckdb.database)
-
-
-dbt_steps = [dbt_reference, dbt_monthly, dbt_history]
+dbt_steps = [dbt_build]
 
 
 def prune_run_targets(target: Path, step: str, keep: int = KEEP_RUN_TARGETS) -> None:
@@ -247,44 +248,27 @@ def prune_run_targets(target: Path, step: str, keep: int = KEEP_RUN_TARGETS) -> 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-# A monthly dbt model's month column: its rows of a partition are those of that export month.
-MONTH_COLUMNS = ("export_month", "session_month")
-
-
-def with_row_counts(context: AssetExecutionContext, events: Iterable[Any], database: str) -> Iterator[Any]:
-    """Add dagster/row_count to each model's and seed's materialization.
+def _finish(context: AssetExecutionContext, events: Iterable[Any], database: str,
+            refresh: Refresh | None) -> Iterator[Any]:
+    """Record a complete build (`refresh`, None when there is nothing to record) and add
+    dagster/row_count to each model's and seed's materialization.
 
     dagster-dbt's fetch_row_counts queries while dbt still runs, but DuckDB allows one writer
-    and the dbt process holds the file, so the counts are read once dbt has finished. A monthly
-    step materializes each model once per month of the run: each month gets its own rows' count
-    (by the model's month column), not the whole table's again.
+    and the dbt process holds the file, so the counts are read once dbt has finished.
     """
     events = list(events)
-    months = list(context.partition_keys) if context.assets_def.partitions_def is not None else []
     counts: dict[str, int] = {}
-    with connect(database, read_only=True) as con:
-        columns: dict[tuple[str, str], set[str]] = {}
-        for schema, table, column in con.execute(
-                "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
-                "WHERE NOT internal AND table_oid IN (SELECT table_oid FROM duckdb_tables())").fetchall():
-            columns.setdefault((schema, table), set()).add(column)
+    with connect(database) as con:
+        if refresh is not None:
+            record_refresh(con, refresh, context.run_id)
+        tables = {(schema, table) for schema, table in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT internal").fetchall()}
         for event in events:
             if not isinstance(event, Output):
                 continue
             key = context.asset_key_for_output(event.output_name)
             table = (key.path[0], key.path[-1])  # keys are <schema>/<table>
-            if table not in columns:  # views (stg) have no row count of their own
-                continue
-            month_column = next((c for c in MONTH_COLUMNS if c in columns[table]), None)
-            if months and month_column:
-                per_month = dict(con.execute(
-                    f'SELECT left(CAST("{month_column}" AS VARCHAR), 7), count(*) '
-                    f'FROM "{table[0]}"."{table[1]}" GROUP BY 1').fetchall())
-                for month in months:
-                    count = MetadataValue.int(per_month.get(month, 0))
-                    context.add_asset_metadata({"dagster/row_count": count}, asset_key=key,
-                                               partition_key=month)
-            elif not months:
+            if table in tables:  # views (stg) have no row count of their own
                 counts[event.output_name] = con.execute(
                     f'SELECT count(*) FROM "{table[0]}"."{table[1]}"').fetchone()[0]
     for event in events:

@@ -1,9 +1,20 @@
+{{ config(materialized='incremental', incremental_strategy='replace_months', unique_key='export_month',
+          on_schema_change='fail') }}
+
 -- One row per questionnaire administration: completeness, total score, severity band,
 -- probable PTSD (PCL-5) and the PHQ-9 item 9 safety flag.
+-- Incremental by export month (macros/refresh_months.sql): an administration's answers are
+-- one response of one export file, administered inside the file's month.
 -- An administration missing any item is incomplete: it is kept and counted here, but its
 -- total (and band) stays empty, so it is never scored into outcomes.
 
-with answers as (select * from {{ ref('stg_questionnaires') }}),
+with answers as (
+
+    select * from {{ ref('stg_questionnaires') }}
+    where {{ refresh_month_filter('export_month') }}
+
+),
+
 instruments as (select * from {{ ref('instruments') }}),
 severity_bands as (select * from {{ ref('severity_bands') }}),
 
@@ -16,6 +27,7 @@ administrations as (
         answers.session_id,
         answers.instrument,
         answers.administered_at,
+        answers.export_month,
         count(distinct answers.item) as n_items_answered,
         sum(answers.value) as answered_sum,
         max(case when answers.item = instruments.safety_item then answers.value end) as safety_item_value,
@@ -30,7 +42,8 @@ administrations as (
         answers.patient_id,
         answers.session_id,
         answers.instrument,
-        answers.administered_at
+        answers.administered_at,
+        answers.export_month
 
 ),
 
@@ -61,7 +74,8 @@ select
     end as is_probable_ptsd,
     -- The safety item is read even on an incomplete form: a safety answer is never ignored.
     scored.safety_item_value,
-    scored.safety_item_value >= scored.safety_item_flag_min as is_safety_item_flagged
+    scored.safety_item_value >= scored.safety_item_flag_min as is_safety_item_flagged,
+    scored.export_month
 
 from scored
 left join severity_bands

@@ -1,17 +1,26 @@
+{{ config(materialized='incremental', incremental_strategy='replace_months', unique_key='session_month',
+          on_schema_change='fail') }}
+
 -- One row per given session and derived adverse-event term: a term is derived when any of
 -- its vital_thresholds rules is met by a reading in the window (int_session_vitals__aggregated):
 -- hypertension systolic >= 180 or diastolic >= 110 mmHg (Hebert & Vidt 2008), tachycardia
 -- heart rate > 120, bradycardia < 50, desaturation SpO2 < 90% (monitoring defaults, design
 -- choices of this project). Upper limits are checked against the highest reading, lower
--- limits against the lowest.
+-- limits against the lowest. Incremental by month of session start (macros/refresh_months.sql).
 
-with session_vitals as (select * from {{ ref('int_session_vitals__aggregated') }}),
+with session_vitals as (
+
+    select * from {{ ref('int_session_vitals__aggregated') }}
+    where {{ refresh_month_filter('session_month') }}
+
+),
 
 given_sessions as (
 
     -- drops sessions no longer in the export or no longer given
     select session_id from {{ ref('stg_sessions') }}
     where is_given
+        and {{ refresh_month_filter('session_month') }}
 
 ),
 
@@ -20,6 +29,7 @@ thresholds as (select * from {{ ref('vital_thresholds') }}),
 checked as (
 
     select
+        session_vitals.session_month,
         session_vitals.session_id,
         thresholds.ae_term,
         thresholds.measure,
@@ -53,7 +63,8 @@ breaches as (
 select
     session_id,
     ae_term,
-    string_agg(measure || ' ' || worst_value, '; ' order by measure) as evidence
+    string_agg(measure || ' ' || worst_value, '; ' order by measure) as evidence,
+    session_month
 
 from breaches
-group by session_id, ae_term
+group by session_month, session_id, ae_term

@@ -1,3 +1,6 @@
+{{ config(materialized='incremental', incremental_strategy='replace_months', unique_key='export_month',
+          on_schema_change='fail') }}
+
 -- One row per PCL-5 administration: DSM-5 cluster scores, endorsed items per cluster and the
 -- provisional PTSD diagnosis (National Center for PTSD, Using the PCL-5): an item is
 -- endorsed when rated >= 2, and the diagnosis needs >= 1 B, >= 1 C, >= 2 D and >= 2 E
@@ -8,6 +11,7 @@ with answers as (
 
     select * from {{ ref('stg_questionnaires') }}
     where instrument = 'PCL5'
+        and {{ refresh_month_filter('export_month') }}
 
 ),
 
@@ -15,6 +19,7 @@ administrations as (
 
     select * from {{ ref('int_administrations__scored') }}
     where instrument = 'PCL5'
+        and {{ refresh_month_filter('export_month') }}
 
 ),
 
@@ -67,7 +72,8 @@ select
     case when administrations.is_complete then cast(per_administration.cluster_{{ cluster }}_endorsed as integer) end
         as cluster_{{ cluster }}_endorsed,
     {% endfor -%}
-    case when administrations.is_complete then per_administration.every_cluster_met end as is_provisional_diagnosis
+    case when administrations.is_complete then per_administration.every_cluster_met end as is_provisional_diagnosis,
+    administrations.export_month
 
 from administrations
 left join per_administration

@@ -1,18 +1,24 @@
+{{ config(materialized='incremental', incremental_strategy='replace_months', unique_key='session_month',
+          on_schema_change='fail') }}
+
 -- One row per given session and reported adverse-event term, parsed from the export's
 -- `term:grade;term:grade` text (controlled terms, CTCAE grades 1-5). Cancelled sessions
--- carry none (issue #4). A term listed twice keeps its highest grade.
+-- carry none (issue #4). A term listed twice keeps its highest grade. Incremental by month of
+-- session start (macros/refresh_months.sql).
 
 with sessions as (
 
     select * from {{ ref('stg_sessions') }}
     where is_given
         and adverse_events is not null
+        and {{ refresh_month_filter('session_month') }}
 
 ),
 
 pairs as (
 
     select
+        session_month,
         session_id,
         trim(unnest(string_split(adverse_events, ';'))) as term_and_grade
 
@@ -23,8 +29,9 @@ pairs as (
 select
     session_id,
     lower(trim(split_part(term_and_grade, ':', 1))) as ae_term,
-    max(cast(trim(split_part(term_and_grade, ':', 2)) as integer)) as grade
+    max(cast(trim(split_part(term_and_grade, ':', 2)) as integer)) as grade,
+    session_month
 
 from pairs
 where term_and_grade <> ''
-group by 1, 2
+group by session_month, session_id, ae_term

@@ -1,10 +1,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_months',
         unique_key='session_month',
-        on_schema_change='fail',
-        tags=['monthly']
+        on_schema_change='fail'
     )
 }}
 
@@ -14,17 +13,16 @@
 -- ends inclusive (derived_ae_window seed; issue #4). Only the lowest and highest reading are
 -- kept: that is all the threshold rules need.
 --
--- Vitals are ~95% of the warehouse's rows, so this is the one incremental model. Each run
--- replaces whole months of session start (delete+insert keyed by session_month): the months
--- from var('min_month') to var('max_month') ('YYYY-MM', both inclusive), or every month when
--- the vars are absent. Thresholds are applied downstream, so changing vital_thresholds needs
--- no full refresh; changing derived_ae_window does (`dbt build --full-refresh`).
+-- Incremental by month of session start (macros/refresh_months.sql): a build replaces the
+-- sessions of its refresh months. Vitals are ~95% of the warehouse's rows. Thresholds are
+-- applied downstream; a change of derived_ae_window (a seed) changes the project, and the
+-- transform step then rebuilds every month (pipelines/transform/refresh.py).
 
 with sessions as (
 
     select * from {{ ref('stg_sessions') }}
     where is_given
-        and {{ month_range_filter('session_month') }}
+        and {{ refresh_month_filter('session_month') }}
 
 ),
 
@@ -32,7 +30,7 @@ vitals as (
 
     select * from {{ ref('stg_vitals') }}
     -- read only the readings that can belong to sessions of the month range
-    where {{ month_range_time_filter('measured_at', margin_days=1) }}
+    where {{ refresh_time_filter('measured_at', margin_days=1) }}
 
 ),
 

@@ -8,7 +8,7 @@ partition range, the tags the landing sensor puts on its run requests) for the n
 
 Per-stage time comes from the run's Dagster event log (STEP_START .. STEP_SUCCESS per step
 key). With the in-process executor and single-run backfill policies every asset is one step
-for the whole month range (raw__vitals, staging__vitals, dbt_history, ...), and every
+for the whole month range (raw__vitals, staging__vitals, dbt_build, ...), and every
 GX suite is its own asset-check step (staging__vitals_gx_suite). Steps map to stages by the
 asset keys they materialise (raw/* ingest, staging/* validate, publish/warehouse publish,
 publish/report* or report*/* report, everything else dbt = transform) or, for check-only steps,
