@@ -35,6 +35,8 @@ PYTHON_WRITERS = {
     "quarantine": ("pipelines/validate/",),
     # the published file's build id and row counts; the build file's record of every build
     "meta": ("pipelines/publish/warehouse.py", "pipelines/publish/build_record.py"),
+    # the dbt step's record of what each build refreshed (incremental models)
+    "transform": ("pipelines/transform/refresh.py",),
 }
 # The stages before dbt: the only Python that reads what clinics sent or what was quarantined.
 # And the one-off move of an older warehouse's tables into this layout, run by ingest.
@@ -54,6 +56,8 @@ DYNAMIC_SCHEMAS = {
         "copies each schema of COPIED_SCHEMAS (dbt's) from the build into the new published file",
     "pipelines/transform/assets.py":
         "counts the rows of the tables its dbt step has just built (asset keys are <schema>/<table>)",
+    "pipelines/transform/refresh.py":
+        "counts and hashes each export's staged rows per month (staging.{export}, one of contract.EXPORTS)",
 }
 # Text that is not SQL but stands for a value or a relation in it: parameters (?, $name) and
 # GX's {batch}. Replaced before parsing.

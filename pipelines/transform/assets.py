@@ -30,7 +30,6 @@ from dagster_duckdb import DuckDBResource
 from dagster_shared.record import replace
 
 from pipelines.files import write_atomically
-from pipelines.partitions import run_months
 from pipelines.sql import connect
 from pipelines.transform.dbt_output import build_failure, console_line, scrub_target, scrub_unfinished
 from pipelines.transform.project import DBT_STEP_PREFIX, dbt_var, ensure_manifest, outcomes_dbt_project
@@ -144,7 +143,7 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     (tests/test_dbt_models.py), not on every production build.
     """
     with connect(database, read_only=True) as con:
-        refresh = plan_refresh(con, run_months(context.run.tags, context.instance), project_sha256())
+        refresh = plan_refresh(con, project_sha256())
     context.log.info(f"dbt refreshes {refresh.describe()}")
     # A test runs where all its parents are built (dbt's "buildable"): dagster-dbt reads the
     # variable when the whole step is selected, and selects tests itself when a subset is.
