@@ -47,9 +47,10 @@ def stage_of(step_key: str) -> str:
 
 
 def step_label(step_key: str) -> str:
-    """raw__sessions -> raw/sessions; staging__vitals_gx_suite -> staging/vitals GX suite."""
+    """raw__sessions -> raw/sessions; staging__vitals_gx_suite -> staging/vitals GX suite; dbt_build ->
+    dbt build."""
     if step_key.startswith(DBT_STEP_PREFIX):
-        return f"dbt build ({step_key.removeprefix(DBT_STEP_PREFIX)})"
+        return step_key.replace("_", " ", 1)
     if step_key.endswith("_gx_suite"):
         return step_key.removesuffix("_gx_suite").replace("__", "/", 1) + " GX suite"
     return step_key.replace("__", "/", 1)

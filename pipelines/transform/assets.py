@@ -3,9 +3,10 @@
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from pipelines.files import write_atomically
 from pipelines.sql import connect
 from pipelines.transform.dbt_output import build_failure, console_line, scrub_target, scrub_unfinished
 from pipelines.transform.project import DBT_STEP_PREFIX, dbt_var, ensure_manifest, outcomes_dbt_project
-from pipelines.transform.refresh import Refresh, plan_refresh, project_sha256, record_refresh
+from pipelines.transform.refresh import plan_refresh, project_sha256, record_refresh
 
 OWNERS = ["team:clinical-analytics"]
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's parse state, reused while files and profile match
@@ -154,14 +155,15 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     scrub_unfinished(target, context.op_def.name)
     with _environment(refresh.env()):  # dagster-dbt hands the process a copy of os.environ
         invocation = dbt.cli(args, context=context, raise_on_error=False)
-    events = list(_redacted_stream(context, invocation))
+    yield from _redacted_stream(context, invocation)
     keep_partial_parse(invocation.target_path, target)
-    succeeded = invocation.process.wait() == 0
-    yield from _finish(context, events, database, refresh if succeeded and _whole_project(context) else None)
-    if not succeeded:
+    if invocation.process.wait() != 0:
         results = json.loads(results_file.read_text()).get("results", []) \
             if (results_file := invocation.target_path / "run_results.json").exists() else []
         raise Failure(description=build_failure(context.op_def.name, results, invocation.process.returncode))
+    if _whole_project(context):
+        with connect(database) as con:
+            record_refresh(con, refresh, context.run_id)
 
 
 @contextlib.contextmanager
@@ -187,24 +189,62 @@ def _whole_project(context: AssetExecutionContext) -> bool:
 
 
 def _redacted_stream(context: AssetExecutionContext, invocation: DbtCliInvocation) -> Iterator[Any]:
-    """dagster-dbt's asset events of a dbt call, with dbt's output reduced to what may be kept.
+    """dagster-dbt's asset events of a dbt call, as dbt finishes each node, with dbt's output
+    reduced to what may be kept and each table's row count added to its materialization.
 
+    Events are handed on while dbt still runs, so Dagster stores them (about 10 ms each in its
+    SQLite event log) while dbt works, not after it. The row counts come from dbt itself
+    (macros/log_row_count.sql): DuckDB allows one writer, and dbt holds the file until it exits.
     dagster-dbt echoes every dbt event to stdout (the step's compute log, our last_run.log):
     that echo goes to /dev/null and `console_line` prints the allowed part instead. The call's
     dbt.log and run_results.json are scrubbed when it ends, however it ends (dbt_output.py).
     """
     console = sys.stdout
+    counts: dict[tuple[str, str], int] = {}
+    raw_events = invocation.stream_raw_events()
     try:
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            for event in invocation.stream_raw_events():
+        with open(os.devnull, "w") as sink:
+            while True:
+                with contextlib.redirect_stdout(sink):
+                    event = next(raw_events, None)
+                    if event is None:
+                        break
+                    counted = row_count_of(event.raw_event)
+                    if counted is not None:
+                        counts[counted[0]] = counted[1]
+                        continue
+                    converted = list(event.to_default_asset_events(
+                        manifest=invocation.manifest, context=context, project=invocation.project,
+                        dagster_dbt_translator=invocation.dagster_dbt_translator,
+                        target_path=invocation.target_path))
                 line = console_line(event.raw_event)
                 if line is not None:
                     print(line, file=console, flush=True)
-                yield from event.to_default_asset_events(
-                    manifest=invocation.manifest, dagster_dbt_translator=invocation.dagster_dbt_translator,
-                    context=context, target_path=invocation.target_path, project=invocation.project)
+                for item in converted:
+                    yield _with_row_count(context, item, counts)
     finally:
         scrub_target(invocation.target_path)
+
+
+ROW_COUNT_MESSAGE = re.compile(r"^outcomes_row_count (\w+)\.(\w+) (\d+)$")  # macros/log_row_count.sql
+
+
+def row_count_of(raw: Mapping[str, Any]) -> tuple[tuple[str, str], int] | None:
+    """((schema, table), rows) from the row-count line of log_row_count; None for any other event."""
+    info = raw.get("info", {})
+    found = ROW_COUNT_MESSAGE.match(str(info.get("msg", ""))) if info.get("name") == "JinjaLogInfo" else None
+    return ((found.group(1), found.group(2)), int(found.group(3))) if found else None
+
+
+def _with_row_count(context: AssetExecutionContext, item: Any, counts: Mapping[tuple[str, str], int]) -> Any:
+    """A model's or seed's Output with dagster/row_count (keys are <schema>/<table>); views have none."""
+    if not isinstance(item, Output):
+        return item
+    key = context.asset_key_for_output(item.output_name)
+    rows = counts.get((key.path[0], key.path[-1]))
+    if rows is None:
+        return item
+    return item.with_metadata({**item.metadata, "dagster/row_count": MetadataValue.int(rows)})
 
 
 def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
@@ -245,33 +285,3 @@ def prune_run_targets(target: Path, step: str, keep: int = KEEP_RUN_TARGETS) -> 
     runs = sorted(target.glob(f"{step}-*"), key=lambda p: p.stat().st_mtime)
     for folder in runs[:-keep] if keep else runs:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _finish(context: AssetExecutionContext, events: Iterable[Any], database: str,
-            refresh: Refresh | None) -> Iterator[Any]:
-    """Record a complete build (`refresh`, None when there is nothing to record) and add
-    dagster/row_count to each model's and seed's materialization.
-
-    dagster-dbt's fetch_row_counts queries while dbt still runs, but DuckDB allows one writer
-    and the dbt process holds the file, so the counts are read once dbt has finished.
-    """
-    events = list(events)
-    counts: dict[str, int] = {}
-    with connect(database) as con:
-        if refresh is not None:
-            record_refresh(con, refresh, context.run_id)
-        tables = {(schema, table) for schema, table in con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT internal").fetchall()}
-        for event in events:
-            if not isinstance(event, Output):
-                continue
-            key = context.asset_key_for_output(event.output_name)
-            table = (key.path[0], key.path[-1])  # keys are <schema>/<table>
-            if table in tables:  # views (stg) have no row count of their own
-                counts[event.output_name] = con.execute(
-                    f'SELECT count(*) FROM "{table[0]}"."{table[1]}"').fetchone()[0]
-    for event in events:
-        if isinstance(event, Output) and event.output_name in counts:
-            row_count = MetadataValue.int(counts[event.output_name])
-            event = event.with_metadata({**event.metadata, "dagster/row_count": row_count})
-        yield event
