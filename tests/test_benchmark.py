@@ -77,3 +77,22 @@ def test_targets_are_judged_by_the_limits_of_their_scale() -> None:
         verdict = next(t for t in evaluate_targets({**result, "scale": scale})
                        if t["name"] == "ingest_validate_vs_floor")
         assert (verdict["measured"], verdict["cpu_ratio"], verdict["met"]) == (2.75, 2.5, met), scale
+
+
+def test_a_cold_only_benchmark_judges_the_cold_build_and_says_what_it_did_not_measure() -> None:
+    """`--cold-only` (the xl preset): no new month and no GX figures, so those targets have no
+    verdict (None) and say why; the cold build and memory are judged by xl's limits."""
+    from pipelines.tools.bench.network import evaluate_targets
+
+    run = {"success": True, "months": 36, "wall_seconds": 120.0, "cpu_seconds": 130.0,
+           "stages": {"ingest": {"seconds": 30.0, "cpu_seconds": 30.0}, "validate": {"seconds": 20.0}},
+           "peak_rss_process_bytes": 3 * 1024**3, "peak_rss_process": "pipeline (python)"}
+    verdicts = {t["name"]: t for t in evaluate_targets(
+        {"floor": {"seconds": 10.0, "cpu_seconds": 15.0, "months": 36}, "runs": {"cold_build": run},
+         "scale": "xl"})}
+    cold = verdicts["cold_build_vs_floor"]
+    assert cold["measured"] == 12.0 and cold["met"] is False  # xl's limit: 6x
+    assert verdicts["peak_memory_per_process"]["met"] is True
+    assert verdicts["new_month_vs_cold_build"]["met"] is None
+    assert "not measured (--cold-only)" in verdicts["new_month_vs_cold_build"]["basis"]
+    assert verdicts["gx_vs_plain_sql"]["met"] is None

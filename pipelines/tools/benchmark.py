@@ -33,9 +33,9 @@ def _network(args: argparse.Namespace, argv: list[str]) -> int:
     config = network_config(args)
     out = args.out or Path("bench") / args.scale
     preset = args.scale if config == SCALES[args.scale] else None  # the size flags made another network
-    result = bench_network(config, out.resolve(), full_cold=not args.no_full_cold, gx_repeat=args.gx_repeat,
-                           profile_gx=args.profile_gx, keep=args.keep, label=args.label,
-                           argv=["python -m pipelines.benchmark", *argv], scale=preset)
+    result = bench_network(config, out.resolve(), full_cold=not args.no_full_cold, cold_only=args.cold_only,
+                           gx_repeat=args.gx_repeat, profile_gx=args.profile_gx, keep=args.keep,
+                           label=args.label, argv=["python -m pipelines.benchmark", *argv], scale=preset)
     print(render(result))
     print(f"\nwrote {out / 'result.json'} ({result['bench_seconds']:.0f} s in all)")
     return 0 if all(r.get("success") for r in result["runs"].values()) else 1  # type: ignore[union-attr]
@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output folder (default bench/<scale>): network, runs, result.json")
     net.add_argument("--no-full-cold", action="store_true",
                      help="skip the cold build of all N months; targets then use the N-1 month history")
+    net.add_argument("--cold-only", action="store_true",
+                     help="only the floor and the cold build of all N months (no history, new month or GX)")
     net.add_argument("--gx-repeat", type=int, default=2, help="GX and SQL timings: best of this many")
     net.add_argument("--profile-gx", action="store_true",
                      help="also time every GX expectation alone against its SQL predicate")

@@ -253,7 +253,7 @@ def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
 
     dbt re-parses the whole project (about 2 s here) when the file is missing or was written
     for another profile (another warehouse path), and nothing else refreshes it: without this,
-    each of a run's three dbt steps would parse from scratch. Replaced atomically, so a call
+    every run's dbt step would parse from scratch. Replaced atomically, so a call
     starting meanwhile copies either the old state or the new one (dbt checks it either way).
     """
     state = invocation_target / PARTIAL_PARSE_FILE

@@ -208,11 +208,11 @@ def evaluate_targets(result: dict[str, object]) -> list[dict[str, object]]:
         "ingest_validate_vs_floor", _ratio(in_val, floor["seconds"]),
         f"ingest + validate steps {in_val or 0:.1f} s / floor {floor['seconds']:.1f} s (GX checks apart)",
         _ratio(in_val_cpu, floor.get("cpu_seconds")), scale))
-    inc = runs["new_month"]
+    inc = runs.get("new_month") or {}
     inc_ratio = inc["wall_seconds"] / full["wall_seconds"] if inc.get("success") and ok else None
     targets.append(_target("new_month_vs_cold_build", _round(inc_ratio, 3),
                            f"new month run {inc['wall_seconds']:.1f} s / cold build of {full['months']} "
-                           f"months {full['wall_seconds']:.1f} s",
+                           f"months {full['wall_seconds']:.1f} s" if inc else "not measured (--cold-only)",
                            _ratio(inc.get("cpu_seconds"), full.get("cpu_seconds"), 3)
                            if inc_ratio is not None else None, scale))
     peak = max((r.get("peak_rss_process_bytes", 0) for r in runs.values()), default=0)
@@ -222,7 +222,7 @@ def evaluate_targets(result: dict[str, object]) -> list[dict[str, object]]:
                            scale=scale))
     gx = result.get("gx_vs_sql") or {}
     gx_basis = (f"GX {gx.get('gx_seconds')} s / plain SQL {gx.get('sql_seconds')} s over {gx.get('months')} "
-                f"months, best of {gx.get('repeat')}") if gx else "not measured (the run failed)"
+                f"months, best of {gx.get('repeat')}") if gx else "not measured (--cold-only, failed run)"
     targets.append(_target("gx_vs_plain_sql", gx.get("ratio"), gx_basis, gx.get("cpu_ratio"), scale))
     return targets
 
@@ -242,9 +242,11 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 
 def bench_network(config: SynthConfig, out: Path, *, full_cold: bool = True, gx_repeat: int = 2,
                   profile_gx: bool = False, keep: bool = False, argv: list[str] | None = None,
-                  label: str | None = None, scale: str | None = None) -> dict[str, object]:
+                  label: str | None = None, scale: str | None = None,
+                  cold_only: bool = False) -> dict[str, object]:
     """Run every phase and return the result (also written to <out>/result.json). `scale`: the
-    preset the network is (its targets' limits), None for a network of its own size."""
+    preset the network is (its targets' limits), None for a network of its own size. `cold_only`:
+    the floor and the cold build of every month, nothing else (xl: its scale is the question)."""
     from pipelines.tools.bench.gxsql import gx_vs_sql, profile_expectations
 
     if config.months < 2:
@@ -279,19 +281,20 @@ def bench_network(config: SynthConfig, out: Path, *, full_cold: bool = True, gx_
         runs["cold_build"] = cold_build(network, months, runs_dir / "cold_build")
         _say(f"cold build ({len(months)} months): {runs['cold_build']['wall_seconds']:.1f} s, "
              f"success={runs['cold_build'].get('success')}")
-    runs["history"] = cold_build(network, months[:-1], runs_dir / "history")
-    _say(f"history ({len(months) - 1} months): {runs['history']['wall_seconds']:.1f} s, "
-         f"success={runs['history'].get('success')}")
-    history_folders: RunFolders = runs["history"]["_folders"]  # type: ignore[assignment]
-    runs["new_month"] = new_month(network, history_folders, last)
-    _say(f"new month {last}: {runs['new_month']['wall_seconds']:.1f} s, "
-         f"success={runs['new_month'].get('success')}")
+    if not (cold_only and full_cold):
+        runs["history"] = cold_build(network, months[:-1], runs_dir / "history")
+        _say(f"history ({len(months) - 1} months): {runs['history']['wall_seconds']:.1f} s, "
+             f"success={runs['history'].get('success')}")
+        history_folders: RunFolders = runs["history"]["_folders"]  # type: ignore[assignment]
+        runs["new_month"] = new_month(network, history_folders, last)
+        _say(f"new month {last}: {runs['new_month']['wall_seconds']:.1f} s, "
+             f"success={runs['new_month'].get('success')}")
 
     checked = runs.get("cold_build") or runs["history"]
     gx_folders: RunFolders = checked["_folders"]  # type: ignore[assignment]
     # Either warehouse holds all N months by now (the history one since the new month's run).
     gx_db, gx_months = gx_folders.warehouse / "build.duckdb", months
-    if checked.get("success") and gx_db.exists():
+    if checked.get("success") and gx_db.exists() and not cold_only:
         result["gx_vs_sql"] = gx_vs_sql(gx_db, gx_months, repeat=gx_repeat)
         _say(f"GX vs SQL: {result['gx_vs_sql']['ratio']}x")
         if profile_gx:
