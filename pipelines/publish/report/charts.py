@@ -144,8 +144,16 @@ def to_svg(fig: Figure, name: str, label: str) -> str:
     return text.strip()
 
 
-def _figure(height: float, ncols: int = 1, width: float = WIDTH_IN) -> tuple[Figure, list[Axes]]:
-    fig = Figure(figsize=(width, height), layout="constrained")
+def _figure(height: float, ncols: int = 1, width: float = WIDTH_IN,
+            margins: tuple[float, float, float, float] | None = None) -> tuple[Figure, list[Axes]]:
+    """A figure of `ncols` axes side by side. Matplotlib's constrained layout fits the axes around
+    their labels (a third of a small chart's drawing time); `margins` (left, right, top, bottom,
+    in inches) place a chart whose labels are known to fit instead."""
+    fig = Figure(figsize=(width, height), layout=None if margins else "constrained")
+    if margins:
+        left, right, top, bottom = margins
+        fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height,
+                            bottom=bottom / height)
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
 
@@ -263,7 +271,9 @@ def p_chart(points: Sequence[ControlPoint], name: str, label: str, height: float
     Limits change month to month (p_bar from the baseline months before, n from the month itself), so
     they are steps centred on each month rather than straight lines.
     """
-    fig, (ax,) = _figure(height, width=width)
+    # Fixed margins: y labels are percentages ("100%" at most), x labels at most two lines, and the
+    # legend is one row under them; a site page has dozens of these charts.
+    fig, (ax,) = _figure(height, width=width, margins=(0.5, 0.1, 0.28 if title else 0.1, 0.62))
     x = list(range(len(points)))
     # Zoom to the data (limits included): proportions near 70% would otherwise be a flat line at the top.
     shown = [v for c in points for v in (c.p, c.ucl, c.lcl, c.p_bar) if v is not None] or [0.0, 0.1]
@@ -289,6 +299,6 @@ def p_chart(points: Sequence[ControlPoint], name: str, label: str, height: float
     ax.tick_params(axis="x", length=2)
     if title:
         ax.set_title(title, loc="left")
-    fig.legend(loc="outside lower center", ncols=5, handlelength=1.8, columnspacing=1.2)
+    fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=5, handlelength=1.8, columnspacing=1.2)
     return to_svg(fig, name, label)
 
