@@ -49,18 +49,18 @@ candidates as (
         administration.instrument,
         administration.response_id,
         administration.administered_at,
-        administration.total_score
+        administration.total_score,
+        -- the latest one in the window is number 1
+        row_number() over (
+            partition by anchor.{{ key }}, administration.instrument
+            order by administration.administered_at desc, administration.response_id desc
+        ) as recency
 
     from anchor
     cross join windows
     inner join administration
         on anchor.patient_id = administration.patient_id
     where {{ within }}
-    -- the latest one in the window
-    qualify row_number() over (
-        partition by anchor.{{ key }}, administration.instrument
-        order by administration.administered_at desc, administration.response_id desc
-    ) = 1
 
 )
 
@@ -74,5 +74,6 @@ select
     total_score as {{ named }}_score
 
 from candidates
+where recency = 1
 
 {%- endmacro %}

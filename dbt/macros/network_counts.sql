@@ -21,25 +21,27 @@
 
 {% macro network_counts(rows, keys, counts, cells=none, part='site_id', total='ALL') -%}
     {%- set cell_columns = keys + [part] -%}
+    {%- set network_part = 'network_' ~ part -%}  {#- the row's site, or ALL (network_rows) -#}
 
 with rows_with_network as (
 
-    {{ network_rows(rows, part, total) }}
+    {{ network_rows(rows, network_part, part, total) }}
 
 ),
 
 row_counts as (
 
     select
-        {%- for column in cell_columns %}
+        {%- for column in keys %}
         {{ column }},
         {%- endfor %}
+        {{ network_part }} as {{ part }},
         {%- for name, aggregate in counts.items() %}
         {{ aggregate }} as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
 
     from rows_with_network
-    group by {{ cell_columns | join(', ') }}
+    group by {{ (keys + [network_part]) | join(', ') }}
 
 )
 
@@ -59,8 +61,8 @@ from row_counts
 
 cells_with_network as (
 
-    select distinct {{ cell_columns | join(', ') }}
-    from ({{ network_rows(cells, part, total) }}) as site_and_network_cells
+    select distinct {{ keys | join(', ') ~ ', ' if keys }}{{ network_part }} as {{ part }}
+    from ({{ network_rows(cells, network_part, part, total) }}) as site_and_network_cells
 
 )
 

@@ -73,16 +73,26 @@ blocks_to_complete as (
 
 ),
 
-complements as (
+candidate_complements as (
 
-    select units.{{ block_keys | join(', units.') }}, units.{{ part }}
+    select
+        units.{{ block_keys | join(', units.') }},
+        units.{{ part }},
+        row_number() over (
+            partition by {% for key in block_keys %}units.{{ key }}{{ ', ' if not loop.last }}{% endfor %}
+            order by units.size, units.{{ part }}
+        ) as preference
     from units
     inner join blocks_to_complete using ({{ blocks }})
     where not units.is_primary and units.smallest > {{ max_shown_small }}
-    qualify row_number() over (
-        partition by {% for key in block_keys %}units.{{ key }}{{ ', ' if not loop.last }}{% endfor %}
-        order by units.size, units.{{ part }}
-    ) = 1
+
+),
+
+complements as (
+
+    select {{ blocks }}, {{ part }}
+    from candidate_complements
+    where preference = 1
 
 )
 

@@ -39,7 +39,7 @@ course_scores as (
 -- each course counts for its site and for the whole network (ALL)
 course_scores_with_network as (
 
-    {{ network_rows('course_scores') }}
+    {{ network_rows('course_scores', 'network_site_id') }}
 
 ),
 
@@ -47,7 +47,7 @@ summary as (
 
     select
         cohort_month,
-        site_id,
+        network_site_id as site_id,
         instrument,
         cast(timepoint as integer) as timepoint,
         cast(count(*) as integer) as n_courses,
@@ -55,7 +55,7 @@ summary as (
         stddev_samp(score) as sd_score
 
     from course_scores_with_network
-    group by cohort_month, site_id, instrument, timepoint
+    group by cohort_month, network_site_id, instrument, timepoint
 
 )
 
