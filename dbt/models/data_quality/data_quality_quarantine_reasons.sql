@@ -4,7 +4,7 @@
 with reasons as (
 
     {% for export in ['sessions', 'vitals', 'questionnaires'] %}
-    select '{{ export }}' as export, export_month, unnest(reasons) as reason, held
+    select '{{ export }}' as export, export_month, {{ list_into_rows('reasons') }} as reason, held
     from {{ source('quarantine', export) }}
     union all
     {% endfor %}
@@ -15,4 +15,4 @@ with reasons as (
 
 select export, export_month, reason, held, count(*) as n_rows
 from reasons
-group by all
+group by export, export_month, reason, held

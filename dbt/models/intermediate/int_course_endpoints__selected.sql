@@ -7,7 +7,7 @@
 {{ latest_complete_administration(
     anchors=ref('int_courses__summarized'),
     key='course_id',
-    within="date_diff('day', cast(anchor.course_start as date), cast(administration.administered_at as date))
-        between windows.endpoint_first_day and windows.endpoint_last_day",
+    within=days_between('anchor.course_start', 'administration.administered_at')
+        ~ " between windows.endpoint_first_day and windows.endpoint_last_day",
     named='endpoint',
 ) }}

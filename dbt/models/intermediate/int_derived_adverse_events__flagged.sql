@@ -63,7 +63,7 @@ breaches as (
 select
     session_id,
     ae_term,
-    string_agg(measure || ' ' || worst_value, '; ' order by measure) as evidence,
+    {{ ordered_text_list("measure || ' ' || worst_value", "'; '", 'measure') }} as evidence,
     session_month
 
 from breaches

@@ -14,7 +14,7 @@
             administration.administered_at < anchor.next_session_start
             or (
                 anchor.next_session_start is null
-                and date_diff('day', cast(anchor.session_start as date), cast(administration.administered_at as date))
+                and " ~ days_between('anchor.session_start', 'administration.administered_at') ~ "
                     <= windows.after_infusion_max_days
             )
         )",

@@ -15,14 +15,22 @@ with sessions as (
 
 ),
 
-pairs as (
+parts as (
 
+    -- one row per `term:grade` (a generator such as Spark's explode may not be nested in trim)
     select
         session_month,
         session_id,
-        trim(unnest(string_split(adverse_events, ';'))) as term_and_grade
+        {{ split_into_rows('adverse_events', "';'") }} as part
 
     from sessions
+
+),
+
+pairs as (
+
+    select session_month, session_id, trim(part) as term_and_grade
+    from parts
 
 )
 

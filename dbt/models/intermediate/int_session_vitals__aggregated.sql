@@ -50,6 +50,6 @@ from sessions
 cross join derived_ae_window
 inner join vitals
     on sessions.session_id = vitals.session_id
-    and vitals.measured_at >= sessions.session_start - to_minutes(derived_ae_window.minutes_before_start)
-    and vitals.measured_at <= sessions.session_end + to_minutes(derived_ae_window.minutes_after_end)
+    and vitals.measured_at >= {{ add_seconds('sessions.session_start', '-60 * derived_ae_window.minutes_before_start') }}
+    and vitals.measured_at <= {{ add_seconds('sessions.session_end', '60 * derived_ae_window.minutes_after_end') }}
 group by sessions.session_month, sessions.session_id, vitals.measure

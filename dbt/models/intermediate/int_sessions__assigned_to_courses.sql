@@ -18,11 +18,8 @@ with_previous as (
 
     select
         sessions.*,
-        date_diff(
-            'day',
-            cast(lag(sessions.session_start) over patient_sessions as date),
-            cast(sessions.session_start as date)
-        ) as days_since_previous_session
+        {{ days_between('lag(sessions.session_start) over patient_sessions', 'sessions.session_start') }}
+            as days_since_previous_session
 
     from sessions
     window patient_sessions as (partition by sessions.patient_id order by sessions.session_start, sessions.session_id)

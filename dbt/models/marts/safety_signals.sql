@@ -13,9 +13,9 @@ session_events as (
     select
         session_id,
         max(reported_grade) as max_reported_grade,
-        string_agg(ae_term || ':' || reported_grade, ', ' order by ae_term)
-            filter (where reported_grade >= {{ var('severe_ae_grade_min') }}) as grade_3_plus_terms,
-        string_agg(ae_term || ' (' || source || ')', ', ' order by ae_term) as event_terms
+        {{ ordered_text_list("ae_term || ':' || reported_grade", "', '", 'ae_term',
+                             where='reported_grade >= ' ~ var('severe_ae_grade_min')) }} as grade_3_plus_terms,
+        {{ ordered_text_list("ae_term || ' (' || source || ')'", "', '", 'ae_term') }} as event_terms
 
     from events
     group by session_id

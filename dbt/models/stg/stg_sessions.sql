@@ -26,8 +26,8 @@ select
     clinician_id,
     session_start,
     -- A missing duration counts as 0 minutes (issue #4), so the session ends at its start.
-    session_start + to_seconds(coalesce(duration_min, 0) * 60) as session_end,
-    strftime(session_start, '%Y-%m') as session_month,
+    {{ add_seconds('session_start', 'coalesce(duration_min, 0) * 60') }} as session_end,
+    {{ month_text('session_start') }} as session_month,
     drug,
     route,
     dose_mg,
