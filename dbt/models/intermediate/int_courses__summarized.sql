@@ -7,7 +7,7 @@ select
     course_id,
     patient_id,
     any_value(course_number) as course_number,
-    arg_min(site_id, infusion_number) as site_id,
+    min_by(site_id, infusion_number) as site_id,
     min(session_start) as course_start,
     cast(date_trunc('month', min(session_start)) as date) as cohort_month,
     max(session_start) as last_session_start,

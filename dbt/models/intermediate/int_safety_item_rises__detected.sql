@@ -22,7 +22,7 @@ latest_session_before as (
 
     select
         administrations.response_id,
-        arg_max(course_sessions.session_id, course_sessions.session_start) as session_id
+        max_by(course_sessions.session_id, course_sessions.session_start) as session_id
 
     from administrations
     inner join course_sessions

@@ -46,7 +46,7 @@ cells as (
 
     from (select distinct cohort_month, site_id from courses) as cohorts
     cross join response_instruments
-    cross join generate_series(1, {{ var('max_infusion_reported') }}) as infusions (infusion_number)
+    cross join {{ integer_series(1, var('max_infusion_reported'), 'infusions', 'infusion_number') }}
 
 ),
 

@@ -30,7 +30,7 @@ counts as (
             'grade_3_plus': 'count(*) filter (where has_grade_3_plus_event)',
             'serious': 'count(*) filter (where has_serious_event)',
             'item9_rise': 'count(*) filter (where has_item9_rise)',
-            '"any"': 'count(*)',
+            'any_reason': 'count(*)',
         },
     ) }}
 
@@ -76,7 +76,7 @@ select
             when 'grade_3_plus' then counts.grade_3_plus
             when 'serious' then counts.serious
             when 'item9_rise' then counts.item9_rise
-            else counts."any"
+            else counts.any_reason
         end,
         0
     ) as integer) as n_sessions
