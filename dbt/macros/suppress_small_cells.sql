@@ -129,13 +129,14 @@ select
     {{ column }},
     {%- endif %}
     {%- endfor %}
-    list_filter([
-        {%- for column in columns if column in counts or column in derived %}
-        {%- set sources = [column] if column in counts else derived[column] %}
-        case when {% for source in sources %}hidden__{{ source }}{{ ' or ' if not loop.last }}{% endfor %}
-            then '{{ column }}' end{{ ',' if not loop.last }}
-        {%- endfor %}
-    ], lambda cell: cell is not null) as suppressed_cells
+    {%- set flags = [] %}
+    {%- for column in columns if column in counts or column in derived %}
+    {%- set sources = [column] if column in counts else derived[column] %}
+    {%- set hidden = [] %}
+    {%- for source in sources %}{% do hidden.append('hidden__' ~ source) %}{% endfor %}
+    {%- do flags.append("case when " ~ hidden | join(' or ') ~ " then '" ~ column ~ "' end") %}
+    {%- endfor %}
+    {{ list_of_present(flags) }} as suppressed_cells
 
 from hidden_cells
 

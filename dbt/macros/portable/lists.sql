@@ -54,3 +54,49 @@
 {% macro spark__list_into_rows(list) -%}
     explode({{ list }})
 {%- endmacro %}
+
+
+{# A list of the values of the SQL expressions `items` that are not null, in their order. #}
+{% macro list_of_present(items) -%}
+    {{ return(adapter.dispatch('list_of_present', 'outcomes')(items)) }}
+{%- endmacro %}
+
+{% macro duckdb__list_of_present(items) -%}
+    {{ duckdb_only("list_filter([" ~ items | join(", ") ~ "], lambda item: item is not null)") }}
+{%- endmacro %}
+
+{% macro spark__list_of_present(items) -%}
+    filter(array({{ items | join(", ") }}), item -> item is not null)
+{%- endmacro %}
+
+
+{# Whether the list `list` holds `value`. #}
+{% macro list_has(list, value) -%}
+    {{ return(adapter.dispatch('list_has', 'outcomes')(list, value)) }}
+{%- endmacro %}
+
+{% macro duckdb__list_has(list, value) -%}
+    {{ duckdb_only("list_contains(" ~ list ~ ", " ~ value ~ ")") }}
+{%- endmacro %}
+
+{% macro spark__list_has(list, value) -%}
+    array_contains({{ list }}, {{ value }})
+{%- endmacro %}
+
+
+{# The list `list` followed by those of the text `values` (Python strings) it does not hold yet, in order. #}
+{% macro list_with(list, values) -%}
+    {{ return(adapter.dispatch('list_with', 'outcomes')(list, values)) }}
+{%- endmacro %}
+
+{% macro duckdb__list_with(list, values) -%}
+    {%- set quoted = [] -%}
+    {%- for value in values %}{% do quoted.append("'" ~ value ~ "'") %}{% endfor -%}
+    {{ duckdb_only("list_concat(" ~ list ~ ", list_filter([" ~ quoted | join(", ")
+                   ~ "], lambda item: not list_contains(" ~ list ~ ", item)))") }}
+{%- endmacro %}
+
+{% macro spark__list_with(list, values) -%}
+    {#- array_union keeps the first list's order and appends the new elements, without duplicates. -#}
+    array_union({{ list }}, array({% for value in values %}'{{ value }}'{{ ", " if not loop.last }}{% endfor %}))
+{%- endmacro %}

@@ -47,10 +47,7 @@ select
     case when pools.pools_a_hidden_cell then null else suppressed.signal end as signal,
     case
         when pools.pools_a_hidden_cell and suppressed.p_bar is not null
-            then list_concat(
-                suppressed.suppressed_cells,
-                list_filter(['p_bar', 'ucl', 'lcl', 'signal'], lambda cell: not list_contains(suppressed.suppressed_cells, cell))
-            )
+            then {{ list_with('suppressed.suppressed_cells', ['p_bar', 'ucl', 'lcl', 'signal']) }}
         else suppressed.suppressed_cells
     end as suppressed_cells
 

@@ -26,7 +26,7 @@
             export,
             count(*) as n_files,
             {%- for count in counts[1:] %}
-            sum({{ count }})::bigint as {{ count }}{{ ',' if not loop.last }}
+            cast(sum({{ count }}) as bigint) as {{ count }}{{ ',' if not loop.last }}
             {%- endfor %}
         from {{ ref('data_quality_file_accounting') }}
         group by export_month, export
@@ -41,9 +41,9 @@
             {{ count }} between 1 and {{ max_small }} as primary__{{ count }},
             {%- endfor %}
             not primary__rows_read and (
-                {%- for part in parts %}primary__{{ part }}::int{{ ' + ' if not loop.last }}{% endfor -%}
+                {%- for part in parts %}cast(primary__{{ part }} as integer){{ ' + ' if not loop.last }}{% endfor -%}
             ) >= 1 and (
-                ({%- for part in parts %}primary__{{ part }}::int{{ ' + ' if not loop.last }}{% endfor -%}) = 1
+                ({%- for part in parts %}cast(primary__{{ part }} as integer){{ ' + ' if not loop.last }}{% endfor -%}) = 1
                 or ({%- for part in parts %}case when primary__{{ part }} then {{ part }} else 0 end
                     {{- ' + ' if not loop.last }}{% endfor -%}) <= {{ max_small }}
             ) as needs_complement,

@@ -7,7 +7,7 @@
 (
     with reasons as (
 
-        select export_month, export, reason, sum(n_rows)::bigint as n_rows
+        select export_month, export, reason, cast(sum(n_rows) as bigint) as n_rows
         from {{ ref('data_quality_quarantine_reasons') }}
         group by export_month, export, reason
 
@@ -17,7 +17,7 @@
 
         select export_month, export
         from {{ ref('reporting_file_accounting') }}
-        where list_contains(suppressed_cells, 'rows_malformed')
+        where {{ list_has('suppressed_cells', "'rows_malformed'") }}
 
     )
 

@@ -14,7 +14,7 @@
 with shown as (
 
     select {{ key_list }}, {{ part }}, {{ column_name }} as shown_value,
-        list_contains(suppressed_cells, '{{ column_name }}') as is_listed
+        {{ list_has('suppressed_cells', "'" ~ column_name ~ "'") }} as is_listed
     from {{ model }}
 
 ),
