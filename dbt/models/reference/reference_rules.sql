@@ -33,9 +33,9 @@
 {%- set not_vars = {'z_975': z_975()} %}
 
 select
-    cast(rule as varchar) as rule,
+    cast(rule as string) as rule,
     cast(value as double) as value,
-    cast(description as varchar) as description
+    cast(description as string) as description
 
 from (values
     {%- for rule, description in descriptions.items() %}
