@@ -28,8 +28,10 @@
 {%- endmacro %}
 
 {% macro spark__add_seconds(timestamp, seconds) -%}
-    {#- make_interval(years, months, weeks, days, hours, mins, secs): secs is DECIMAL(18,6). -#}
-    ({{ timestamp }} + make_interval(0, 0, 0, 0, 0, 0, cast({{ seconds }} as decimal(18, 6))))
+    {#- make_dt_interval(days, hours, mins, secs): a day-time interval (Spark 3.2+), which can be
+        added to a timestamp; secs is DECIMAL(18,6), microsecond precision. (make_interval's
+        calendar interval is deprecated for arithmetic.) -#}
+    ({{ timestamp }} + make_dt_interval(0, 0, 0, cast({{ seconds }} as decimal(18, 6))))
 {%- endmacro %}
 
 
