@@ -109,11 +109,14 @@
 {%- endmacro %}
 
 {% macro spark__replace_months_sql(arg_dict) -%}
-    {#- dbt-spark's insert_overwrite replaces the partitions the new rows fall in; a month left
-        without rows keeps its old partition, so it is truncated first. -#}
+    {#- dbt-spark's insert_overwrite (dynamic partition overwrite) replaces the partitions the new
+        rows fall in, so the model must be partitioned by its month column (`partition_by`, set
+        for Spark by the Spark issue's target config). A refresh month left without rows keeps
+        its old partition: those are dropped first. get_insert_overwrite_sql(source, target,
+        existing) is dbt-spark 1.11's signature; the target is the existing relation here. -#}
     {%- set target = arg_dict['target_relation'] -%}
     {%- for month in refresh_months() or [] -%}
     alter table {{ target }} drop if exists partition ({{ arg_dict['unique_key'] }} = '{{ month }}');
     {% endfor -%}
-    {{ get_insert_overwrite_sql(arg_dict['temp_relation'], target, arg_dict['dest_columns']) }}
+    {{ get_insert_overwrite_sql(arg_dict['temp_relation'], target, target) }}
 {%- endmacro %}
