@@ -31,6 +31,12 @@ RENAMED = {"OUTCOMES_GX_MEMORY_LIMIT": ENV_MEMORY_LIMIT}  # an old name is refus
 ENV_ID_PATTERNS = "OUTCOMES_ID_PATTERNS"  # a JSON file {id column: regular expression} for this network
 ENV_TIMEZONE = "OUTCOMES_TIMEZONE"  # the clinics' IANA time zone: Parquet times with a zone become local
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
+# The DuckDB storage format of the published outcomes.duckdb: the oldest DuckDB release whose format
+# holds everything the marts use, so that quality teams' DuckDB 1.x clients (CLI, Python, R, DBeaver)
+# open it; DuckDB 2.0 writes a format 1.x cannot read unless asked (docs/querying.md).
+ENV_PUBLISH_STORAGE_VERSION = "OUTCOMES_PUBLISH_STORAGE_VERSION"
+DEFAULT_PUBLISH_STORAGE_VERSION = "v1.0.0"
+STORAGE_VERSION_RE = re.compile(r"^(latest|v\d{1,2}\.\d{1,2}\.\d{1,2})$")
 ENV_LOCK_TIMEOUT = "OUTCOMES_LOCK_TIMEOUT"  # seconds a writer waits for the warehouse (writer_lock.py)
 DEFAULT_LOCK_TIMEOUT_SECONDS = 3600.0
 # Delivery integrity (issue #13), shares from 0 to 1 (docs/ingest-and-validation.md):
@@ -189,6 +195,22 @@ def memory_limit() -> str:
     return value
 
 
+def publish_storage_version() -> str:
+    """OUTCOMES_PUBLISH_STORAGE_VERSION: the DuckDB release whose storage format the published file
+    is written in (default v1.0.0: DuckDB 1.0 and every later release read it; `latest` for this
+    DuckDB's own). Checked against DuckDB's list of versions."""
+    value = os.environ.get(ENV_PUBLISH_STORAGE_VERSION, "").strip() or DEFAULT_PUBLISH_STORAGE_VERSION
+    try:
+        if not STORAGE_VERSION_RE.match(value):
+            raise duckdb.InvalidInputException(value)
+        with duckdb.connect() as probe:
+            probe.execute(f"ATTACH ':memory:' AS probe (STORAGE_VERSION '{value}')")
+    except duckdb.Error:
+        raise SettingsError(f"{ENV_PUBLISH_STORAGE_VERSION}={value!r} is not a DuckDB version this DuckDB "
+                            f"can write: expected e.g. {DEFAULT_PUBLISH_STORAGE_VERSION} or latest") from None
+    return value
+
+
 def check_settings(settings: Settings) -> None:
     """Fail with one line on a folder or environment setting that cannot work, before anything runs."""
     for name, flag, env in (("warehouse", "--warehouse", ENV_WAREHOUSE),
@@ -202,6 +224,7 @@ def check_settings(settings: Settings) -> None:
         share(name)
     lock_timeout()
     memory_limit()
+    publish_storage_version()
     home = os.environ.get(ENV_DAGSTER_HOME)
     if home is not None:
         path = Path(home).expanduser()

@@ -245,6 +245,9 @@ def test_a_bad_value_is_one_line_and_exit_2(argv: list[str], message: str, setti
      "OUTCOMES_ID_PATTERNS='/no/such/patterns.json': cannot be read (FileNotFoundError)"),
     ("OUTCOMES_TIMEZONE", "Mars/Olympus", "OUTCOMES_TIMEZONE='Mars/Olympus' is not a time zone"),
     ("OUTCOMES_LOCK_TIMEOUT", "an hour", "OUTCOMES_LOCK_TIMEOUT='an hour' is not a number of seconds"),
+    ("OUTCOMES_PUBLISH_STORAGE_VERSION", "v9.9.9",
+     "OUTCOMES_PUBLISH_STORAGE_VERSION='v9.9.9' is not a DuckDB version this DuckDB can write"),
+    ("OUTCOMES_PUBLISH_STORAGE_VERSION", "v1.0.0'); DROP", "OUTCOMES_PUBLISH_STORAGE_VERSION="),
 ])
 def test_a_bad_setting_is_one_line_and_exit_2(variable: str, value: str, message: str, settings: Settings,
                                                landing: Path, monkeypatch: pytest.MonkeyPatch,

@@ -18,7 +18,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.publish.build_record import BuildRecord
-from pipelines.sql import connect, has_table
+from pipelines.settings import publish_storage_version
+from pipelines.sql import connection_config, has_table
 
 PUBLISHED_NAME = "outcomes.duckdb"
 
@@ -74,7 +75,12 @@ def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
     temporary = warehouse / f".{PUBLISHED_NAME}.{build_id}.tmp"
     count = 0
     try:
-        with connect(temporary) as con:
+        # The new file is attached in the storage format of OUTCOMES_PUBLISH_STORAGE_VERSION (an
+        # older DuckDB's, so that quality teams' 1.x clients open it), then made the default
+        # database: everything below writes into it.
+        with duckdb.connect(":memory:", config=connection_config(temporary)) as con:
+            con.execute(f"ATTACH '{temporary}' AS published (STORAGE_VERSION '{publish_storage_version()}')")
+            con.execute("USE published")
             con.execute(f"ATTACH '{build_db}' AS build (READ_ONLY)")
             for schema in COPIED_SCHEMAS:
                 con.execute(f"CREATE SCHEMA {schema}")
