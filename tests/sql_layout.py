@@ -54,6 +54,8 @@ DYNAMIC_SCHEMAS = {
         "the benchmark tool: builds and times its own scratch databases, not the warehouse",
     "pipelines/publish/warehouse.py":
         "copies each schema of COPIED_SCHEMAS (dbt's) from the build into the new published file",
+    "pipelines/publish/extracts.py":
+        "writes each table of the new published file's reporting and marts schemas to Parquet and CSV",
     "pipelines/transform/assets.py":
         "counts the rows of the tables its dbt step has just built (asset keys are <schema>/<table>)",
     "pipelines/transform/refresh.py":

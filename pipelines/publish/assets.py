@@ -58,6 +58,7 @@ def published_warehouse(
         "build_id": MetadataValue.text(done.build_id),
         "tables": MetadataValue.int(done.tables),
         "size_bytes": MetadataValue.int(done.size_bytes),
+        "extracts": MetadataValue.path(str(done.extracts)),
         "synthetic": MetadataValue.bool(synthetic),
         "months": MetadataValue.text(", ".join(record.months) or "none"),
     })

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from pipelines.publish.build_record import BuildRecord
+from pipelines.publish.extracts import extracts_root, put_in_place, write_extracts
 from pipelines.settings import publish_storage_version
 from pipelines.sql import connection_config, has_table
 
@@ -36,6 +38,7 @@ class Published:
     build_id: str
     tables: int
     size_bytes: int
+    extracts: Path  # the build's Parquet and CSV extracts (pipelines/publish/extracts.py)
 
 
 def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
@@ -116,13 +119,18 @@ def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
                     "ORDER BY ALL", [build_id])
             con.execute("DETACH build")
             con.execute("CHECKPOINT")
+        # Parquet and CSV extracts of the same new file, finished before either is put in place
+        extracts = write_extracts(temporary, warehouse, build_id)
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, target)
         wal = target.with_name(target.name + ".wal")
         if wal.exists():  # a WAL beside the new file would belong to the old one
             wal.unlink()
+        extracts = put_in_place(extracts, build_id)
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
             leftover.unlink(missing_ok=True)
-    return Published(target, build_id, count + 1, target.stat().st_size)
+        for unfinished in extracts_root(warehouse).glob(f".{build_id}.tmp"):
+            shutil.rmtree(unfinished, ignore_errors=True)
+    return Published(target, build_id, count + 1, target.stat().st_size, extracts)
