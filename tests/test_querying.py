@@ -4,6 +4,8 @@ column tables match the published marts in both directions (names and types)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +100,17 @@ def test_every_reporting_table_is_documented(con: duckdb.DuckDBPyConnection) -> 
     published = {t for (t,) in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'reporting'").fetchall()}
     assert documented == published
+
+
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def test_the_python_example_runs_in_the_projects_environment(published: Path, tmp_path: Path) -> None:
+    """The ```python block, as a quality analyst would paste it, run from a folder whose
+    `warehouse` is the shared build's (its published file and extracts)."""
+    (block,) = PYTHON_BLOCK.findall(DOC.read_text(encoding="utf-8"))
+    (tmp_path / "warehouse").symlink_to(published.parent, target_is_directory=True)
+    done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ALL" in done.stdout and "PCL5" in done.stdout
