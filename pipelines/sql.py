@@ -28,6 +28,23 @@ def connect(database: str | Path, read_only: bool = False) -> duckdb.DuckDBPyCon
     return duckdb.connect(str(database), read_only=read_only, config=connection_config(database))
 
 
+def connect_in_memory(near: str | Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with the same cap, spilling beside the file `near`: for a connection
+    that ATTACHes the files it writes (publish writes in another storage format that way)."""
+    return duckdb.connect(":memory:", config=connection_config(near))
+
+
+def storage_version_known(version: str) -> bool:
+    """Whether this DuckDB can write files in the storage format of DuckDB release `version`
+    ('v1.0.0', ..., or 'latest'): it is asked, with a database that is never written."""
+    with duckdb.connect(":memory:", config={"memory_limit": "64MB"}) as probe:
+        try:
+            probe.execute(f"ATTACH ':memory:' AS probe (STORAGE_VERSION '{version.replace(chr(39), '')}')")
+        except duckdb.Error:
+            return False
+    return True
+
+
 def q(name: str) -> str:
     """Quote an identifier (a column or table name)."""
     return '"' + name.replace('"', '""') + '"'

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.sql import q
+from pipelines.sql import connect, q
 
 EXTRACTS = "extracts"
 KEEP_BUILDS = 3
@@ -50,7 +50,7 @@ def write_extracts(published_file: Path, warehouse: Path, build_id: str) -> Path
     (staging / "reporting").mkdir(parents=True)
     (staging / "internal" / "marts").mkdir(parents=True)
     files: list[dict[str, object]] = []
-    with duckdb.connect(str(published_file), read_only=True) as con:
+    with connect(published_file, read_only=True) as con:
         for schema, folder, formats in (("reporting", staging / "reporting", ("parquet", "csv")),
                                         ("marts", staging / "internal" / "marts", ("parquet",))):
             for table in _tables(con, schema):

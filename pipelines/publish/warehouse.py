@@ -21,7 +21,7 @@ import duckdb
 from pipelines.publish.build_record import BuildRecord
 from pipelines.publish.extracts import extracts_root, put_in_place, write_extracts
 from pipelines.settings import publish_storage_version
-from pipelines.sql import connection_config, has_table
+from pipelines.sql import connect_in_memory, has_table
 
 PUBLISHED_NAME = "outcomes.duckdb"
 
@@ -81,7 +81,7 @@ def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
         # The new file is attached in the storage format of OUTCOMES_PUBLISH_STORAGE_VERSION (an
         # older DuckDB's, so that quality teams' 1.x clients open it), then made the default
         # database: everything below writes into it.
-        with duckdb.connect(":memory:", config=connection_config(temporary)) as con:
+        with connect_in_memory(temporary) as con:
             con.execute(f"ATTACH '{temporary}' AS published (STORAGE_VERSION '{publish_storage_version()}')")
             con.execute("USE published")
             con.execute(f"ATTACH '{build_db}' AS build (READ_ONLY)")
