@@ -70,6 +70,15 @@ def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, database:
     return bool(found and found[0])
 
 
+def tables_of(con: duckdb.DuckDBPyConnection, schema: str, database: str | None = None) -> list[str]:
+    """The tables of `schema` in the connection's own database (or the attached `database`), by name."""
+    found = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? "
+        "AND database_name = coalesce(?::VARCHAR, current_database()) ORDER BY table_name",
+        [schema, database]).fetchall()
+    return [name for (name,) in found]
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """BEGIN ... COMMIT; on a DuckDB error, ROLLBACK and the error raised again: all or nothing."""

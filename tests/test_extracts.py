@@ -56,6 +56,9 @@ def test_the_csv_cannot_start_a_formula_in_a_spreadsheet(tmp_path: Path) -> None
         con.execute("CREATE SCHEMA reporting; CREATE SCHEMA marts")
         con.execute("CREATE TABLE marts.m AS SELECT 1 AS n")
         con.execute("CREATE TABLE reporting.cells (label VARCHAR, value DOUBLE, cells VARCHAR[])")
+        con.execute("CREATE SCHEMA meta; CREATE TABLE meta.build_tables AS "  # as publish writes it
+                    "SELECT 'marts' AS schema_name, 'm' AS table_name, 1 AS n_rows "
+                    "UNION ALL SELECT 'reporting', 'cells', 7")
         con.execute("INSERT INTO reporting.cells VALUES "
                     "('=HYPERLINK(\"http://x\",\"y\")', -1.5, ['=a', 'b']), ('+1', 2.0, []), "
                     "('-2', NULL, NULL), ('@SUM(A1)', 0.0, ['n_met']), (chr(9) || '=1', 1.0, NULL), "
@@ -79,6 +82,8 @@ def test_only_the_newest_builds_extracts_are_kept(tmp_path: Path) -> None:
     published = tmp_path / "published.duckdb"
     with duckdb.connect(str(published)) as con:
         con.execute("CREATE SCHEMA reporting; CREATE SCHEMA marts; CREATE TABLE reporting.t AS SELECT 1 AS n")
+        con.execute("CREATE SCHEMA meta; CREATE TABLE meta.build_tables AS "
+                    "SELECT 'reporting' AS schema_name, 't' AS table_name, 1 AS n_rows")
     builds = [str(uuid.uuid4()) for _ in range(KEEP_BUILDS + 2)]
     for build_id in builds:
         put_in_place(write_extracts(published, tmp_path, build_id), build_id)

@@ -81,14 +81,15 @@ def test_a_failed_publish_leaves_the_previous_file_intact(built: Settings,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     published = built.warehouse / PUBLISHED_NAME
     previous = build_id(published)
-    real_tables = warehouse._tables
+    real_tables = warehouse.tables_of
 
-    def a_table_vanishes(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    def a_table_vanishes(con: duckdb.DuckDBPyConnection, schema: str,
+                         database: str | None = None) -> list[str]:
         """The copy fails half way: the last schema lists a table the build does not have."""
         missing = ["no_such_table"] if schema == warehouse.COPIED_SCHEMAS[-1] else []
-        return [*real_tables(con, schema), *missing]
+        return [*real_tables(con, schema, database), *missing]
 
-    monkeypatch.setattr(warehouse, "_tables", a_table_vanishes)
+    monkeypatch.setattr(warehouse, "tables_of", a_table_vanishes)
     with pytest.raises(duckdb.Error):
         publish(built.build_db, built.warehouse, _record())
     assert build_id(published) == previous

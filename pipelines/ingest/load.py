@@ -38,8 +38,9 @@ from datetime import UTC, datetime
 import duckdb
 
 from pipelines import contract
+from pipelines.files import sha256_of
 from pipelines.ingest.completeness import Manifest, check_complete, check_manifest_digest, read_manifest
-from pipelines.ingest.discover import LandingFile, header_place, sha256_of
+from pipelines.ingest.discover import LandingFile, header_place
 from pipelines.ingest.header import FileRejected, read_header
 from pipelines.ingest.id_shapes import off_shape, shape_problem
 from pipelines.ingest.phi import PhiRejected, findings_of, scan_header, value_scan_sql

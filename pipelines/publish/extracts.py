@@ -17,7 +17,6 @@ extracts are removed, the newest KEEP_BUILDS kept.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.sql import connect, q
+from pipelines.files import sha256_of
+from pipelines.sql import connect, q, tables_of
 
 EXTRACTS = "extracts"
 KEEP_BUILDS = 3
@@ -51,15 +51,18 @@ def write_extracts(published_file: Path, warehouse: Path, build_id: str) -> Path
     (staging / "internal" / "marts").mkdir(parents=True)
     files: list[dict[str, object]] = []
     with connect(published_file, read_only=True) as con:
+        # each table's rows as publish counted them into the new file
+        counts = {(schema, table): rows for schema, table, rows in con.execute(
+            "SELECT schema_name, table_name, n_rows FROM meta.build_tables").fetchall()}
         for schema, folder, formats in (("reporting", staging / "reporting", ("parquet", "csv")),
                                         ("marts", staging / "internal" / "marts", ("parquet",))):
-            for table in _tables(con, schema):
-                rows = con.execute(f"SELECT count(*) FROM {q(schema)}.{q(table)}").fetchone()[0]
+            for table in tables_of(con, schema):
+                rows = counts[(schema, table)]
                 for kind in formats:
                     path = folder / f"{table}.{kind}"
                     _copy(con, schema, table, path, kind)
                     files.append({"file": str(path.relative_to(staging)), "table": f"{schema}.{table}",
-                                  "rows": rows, "sha256": _sha256(path)})
+                                  "rows": rows, "sha256": sha256_of(path)})
     (staging / "internal" / "README.txt").write_text(INTERNAL_NOTE, encoding="utf-8")
     manifest = {"build_id": build_id, "published_file": published_file.name, "files": files}
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -85,12 +88,6 @@ def put_in_place(staging: Path, build_id: str) -> Path:
         if stale != staging:
             shutil.rmtree(stale, ignore_errors=True)
     return final
-
-
-def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    found = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = ? ORDER BY table_name",
-                        [schema]).fetchall()
-    return [name for (name,) in found]
 
 
 def _copy(con: duckdb.DuckDBPyConnection, schema: str, table: str, path: Path, kind: str) -> None:
@@ -120,11 +117,3 @@ def _spreadsheet_safe_columns(con: duckdb.DuckDBPyConnection, schema: str, table
         columns.append(f"CASE WHEN regexp_matches({column}, '{SPREADSHEET_FORMULA_START}') "
                        f"THEN '''' || {column} ELSE {column} END AS {q(name)}")
     return ", ".join(columns)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

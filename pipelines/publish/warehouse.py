@@ -16,12 +16,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from pipelines.publish.build_record import BuildRecord
 from pipelines.publish.extracts import extracts_root, put_in_place, write_extracts
 from pipelines.settings import publish_storage_version
-from pipelines.sql import connect_in_memory, has_table
+from pipelines.sql import connect_in_memory, has_table, tables_of
 
 PUBLISHED_NAME = "outcomes.duckdb"
 
@@ -39,15 +37,6 @@ class Published:
     tables: int
     size_bytes: int
     extracts: Path  # the build's Parquet and CSV extracts (pipelines/publish/extracts.py)
-
-
-def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    rows = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'build' AND schema_name = ? "
-        "ORDER BY 1",
-        [schema],
-    ).fetchall()
-    return [r[0] for r in rows]
 
 
 def _remove_stale_temporaries(warehouse: Path) -> None:
@@ -87,7 +76,7 @@ def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
             con.execute(f"ATTACH '{build_db}' AS build (READ_ONLY)")
             for schema in COPIED_SCHEMAS:
                 con.execute(f"CREATE SCHEMA {schema}")
-                for table in _tables(con, schema):
+                for table in tables_of(con, schema, "build"):
                     con.execute(f'CREATE TABLE {schema}."{table}" AS SELECT * FROM build.{schema}."{table}"')
                     count += 1
             con.execute("CREATE SCHEMA meta")
