@@ -116,9 +116,10 @@ class RunProgress(threading.Thread):
             self._line("report", line)
         self._reports = []
 
-    def _poll_dbt(self) -> None:
-        """dbt's node count from its own log: a bar on a terminal, else a line every DBT_EVERY_SECONDS."""
-        if not self._tty and self._clock() - self._dbt_last_line < DBT_EVERY_SECONDS:
+    def _poll_dbt(self, final: bool = False) -> None:
+        """dbt's node count from its own log: a bar on a terminal, else a line every DBT_EVERY_SECONDS
+        (`final`: the dbt step has ended, so its last count comes now, before the step's line)."""
+        if not final and not self._tty and self._clock() - self._dbt_last_line < DBT_EVERY_SECONDS:
             return
         found = sorted(self._dbt_target.glob(DBT_LOG_GLOB.format(run=self._run_id[:7])), key=_modified)
         if not found:
@@ -167,9 +168,11 @@ class RunProgress(threading.Thread):
                     self._reports.append(f"report for {month.value} unchanged (same inputs), kept" if kept
                                          else f"report for {month.value} rendered")
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            if step.startswith(DBT_STEP_PREFIX) and self._bar is not None:
-                self._bar.close()
-                self._bar = None
+            if step.startswith(DBT_STEP_PREFIX):
+                self._poll_dbt(final=True)
+                if self._bar is not None:
+                    self._bar.close()
+                    self._bar = None
             took = now - self._step_started.get(step, now)
             counts = self._rows.get(step, {})
             total, tables = sum(counts.values()), len({key for key, _month in counts})

@@ -53,6 +53,9 @@ def test_run_loads_every_row_and_records_the_run(tiny_build: TinyBuild,
         line = rf"^  \[ *\d+\.\d s\] {stage} +{step} done in \d+\.\d s"
         assert re.search(line, out, re.MULTILINE), stage
     assert re.search(r"^  \[ *\d+\.\d s\] report +report for 2025-03 rendered$", out, re.MULTILINE)
+    # dbt's last count comes before its step's line, not after it (the count lines are rate-limited)
+    assert re.search(r"transform +dbt: (\d+) of \1 models, seeds and tests done\n"
+                     r".*transform +dbt build done", out)
     expected = synth_rows(landing)
     assert raw_counts(settings) == {e: expected[e] for e in contract.EXPORTS}
     assert re.search(r"checks: \d{2,} passed, 0 warnings, 0 failed", out)
