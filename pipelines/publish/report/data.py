@@ -227,7 +227,7 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
     signals = rows(con, "SELECT * FROM reporting.ae_control_chart WHERE month = ? AND signal "
                         "ORDER BY site_id <> 'ALL', site_id", [month])
     safety = rows(con, "SELECT * FROM reporting.safety_signal_counts WHERE month = ? "
-                       "ORDER BY site_id <> 'ALL', site_id", [month])
+                       "ORDER BY site_id <> 'ALL', site_id, reason", [month])
     file_accounting = rows(con, "SELECT * FROM reporting.file_accounting WHERE export_month = ? "
                                 "ORDER BY export", [month_key])
     file_accounting.sort(key=lambda r: EXPORTS.index(r["export"]) if r["export"] in EXPORTS else 99)
