@@ -25,7 +25,9 @@ from pathlib import Path
 from pipelines import contract
 from pipelines.ingest.discover import Discovery, discover, is_synthetic
 from pipelines.settings import (
+    ENGINES,
     ENV_DAGSTER_HOME,
+    ENV_ENGINE,
     ENV_LANDING,
     Settings,
     SettingsError,
@@ -201,6 +203,8 @@ def _prepare_landing(args: argparse.Namespace, settings: Settings) -> Discovery:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialize every asset for all months found in the landing folder."""
+    if args.engine:  # the run's steps (and dbt) read it from the environment
+        os.environ[ENV_ENGINE] = args.engine
     settings = load_settings(args.landing, args.warehouse, args.reports)
     check_settings(settings)
     found = _prepare_landing(args, settings)
@@ -448,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="generate the synthetic demo network into the landing folder when it holds no "
                      "exports (refused when it holds real ones) and run on it; the build, its summary "
                      "and its reports are marked synthetic")
+    run.add_argument("--engine", choices=ENGINES,
+                     help="the engine dbt builds the models on (env OUTCOMES_ENGINE, default duckdb); spark "
+                     "needs Java 17 (docs/scale-out.md). Either way the published file is DuckDB")
     _add_folder_flags(run)
 
     ui = _command(sub, cmd_ui, "start the Dagster UI on 127.0.0.1", "",

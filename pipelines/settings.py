@@ -37,6 +37,15 @@ ENV_DAGSTER_HOME = "DAGSTER_HOME"
 ENV_PUBLISH_STORAGE_VERSION = "OUTCOMES_PUBLISH_STORAGE_VERSION"
 DEFAULT_PUBLISH_STORAGE_VERSION = "v1.0.0"
 STORAGE_VERSION_RE = re.compile(r"^(latest|v\d{1,2}\.\d{1,2}\.\d{1,2})$")
+# The engine dbt builds the models on: duckdb (the default, in the build file) or spark
+# (docs/scale-out.md); with spark, OUTCOMES_SPARK_TARGET names the dbt target (spark: a local
+# Spark in dbt's process; cluster: a Spark Thrift Server) and OUTCOMES_SPARK_TABLES where its
+# tables' Parquet files are read back (default <warehouse>/spark/tables, the local target's).
+ENV_ENGINE = "OUTCOMES_ENGINE"
+ENGINES = ("duckdb", "spark")
+ENV_SPARK_TARGET = "OUTCOMES_SPARK_TARGET"
+SPARK_TARGETS = ("spark", "cluster")
+ENV_SPARK_TABLES = "OUTCOMES_SPARK_TABLES"
 ENV_LOCK_TIMEOUT = "OUTCOMES_LOCK_TIMEOUT"  # seconds a writer waits for the warehouse (writer_lock.py)
 DEFAULT_LOCK_TIMEOUT_SECONDS = 3600.0
 # Delivery integrity (issue #13), shares from 0 to 1 (docs/ingest-and-validation.md):
@@ -195,6 +204,30 @@ def memory_limit() -> str:
     return value
 
 
+def engine() -> str:
+    """OUTCOMES_ENGINE: duckdb (default) or spark, the engine the dbt models are built on."""
+    value = os.environ.get(ENV_ENGINE, "").strip().lower() or ENGINES[0]
+    if value not in ENGINES:
+        raise SettingsError(f"{ENV_ENGINE}={value!r} is not an engine: expected {' or '.join(ENGINES)}")
+    return value
+
+
+def spark_target() -> str:
+    """OUTCOMES_SPARK_TARGET: the dbt target of a Spark build (dbt/profiles.yml), default spark."""
+    value = os.environ.get(ENV_SPARK_TARGET, "").strip() or SPARK_TARGETS[0]
+    if value not in SPARK_TARGETS:
+        raise SettingsError(f"{ENV_SPARK_TARGET}={value!r} is not a Spark target of dbt/profiles.yml: "
+                            f"expected {' or '.join(SPARK_TARGETS)}")
+    return value
+
+
+def spark_tables(warehouse: Path) -> Path:
+    """Where a Spark build's tables are read back from (OUTCOMES_SPARK_TABLES, default the local
+    target's folder <warehouse>/spark/tables, as dbt/profiles.yml sets it)."""
+    value = os.environ.get(ENV_SPARK_TABLES, "").strip()
+    return Path(value).expanduser() if value else Path(warehouse) / "spark" / "tables"
+
+
 def publish_storage_version() -> str:
     """OUTCOMES_PUBLISH_STORAGE_VERSION: the DuckDB release whose storage format the published file
     is written in (default v1.0.0: DuckDB 1.0 and every later release read it; `latest` for this
@@ -222,6 +255,8 @@ def check_settings(settings: Settings) -> None:
     lock_timeout()
     memory_limit()
     publish_storage_version()
+    if engine() == "spark":
+        spark_target()
     home = os.environ.get(ENV_DAGSTER_HOME)
     if home is not None:
         path = Path(home).expanduser()

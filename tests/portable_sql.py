@@ -39,6 +39,7 @@ _CONSTRUCTS = (
     ("GROUP BY ALL / ORDER BY ALL", r"\b(?:group|order)\s+by\s+all\b"),
     ("a double-quoted identifier (a string in Spark SQL)", r'"[^"\s]+"'),
 )
+BACKSLASH = "a backslash in a string literal (an escape in Spark SQL, a plain character in DuckDB)"
 FORBIDDEN: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.I)) for name, pattern in _CONSTRUCTS)
 
@@ -60,9 +61,9 @@ def violations(sql: str) -> list[str]:
     """The DuckDB-only constructs of compiled SQL outside the marked regions, one line each."""
     text = outside_duckdb_regions(sql)
     text = COMMENT.sub(" ", text)
+    found = [f"{BACKSLASH}: {m.group()}" for m in STRING.finditer(text) if "\\" in m.group()]
     text = STRING.sub("''", text)
     text = RELATION.sub("relation", text)
-    found = []
     for name, pattern in FORBIDDEN:
         for match in pattern.finditer(text):
             line = text.count("\n", 0, match.start()) + 1

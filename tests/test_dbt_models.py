@@ -33,8 +33,9 @@ import duckdb
 import pytest
 import yaml
 
-from pipelines.contract import STATUSES
+from pipelines.contract import EXPORTS, STATUSES
 from pipelines.ingest.tables import ensure_ingest_tables
+from pipelines.validate.lake import sync_lake
 from pipelines.validate.quarantine import ensure_validate_tables
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
@@ -167,8 +168,15 @@ def write_staging(database: Path) -> None:
             "INSERT INTO staging.questionnaires VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(*row, *lineage("questionnaires", row[4], i)) for i, row in enumerate(items, 2)],
         )
+        sync_whole_lake(con, database.parent)
     finally:
         con.close()
+
+
+def sync_whole_lake(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
+    """What the validate stage does after staging: the lake (dbt's input) follows staging."""
+    for export in EXPORTS:
+        sync_lake(con, warehouse, export)
 
 
 def run_dbt(args: list[str], warehouse: Path, months: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -377,6 +385,7 @@ def test_incremental_models_replace_only_the_refresh_months(warehouse: Path, tmp
     copy = tmp_path / "warehouse"
     copy.mkdir()
     shutil.copy(warehouse / "build.duckdb", copy / "build.duckdb")
+    shutil.copytree(warehouse / "lake", copy / "lake")
 
     def counts(table: str = "session_vitals__aggregated") -> dict[str, int]:
         with duckdb.connect(str(copy / "build.duckdb"), read_only=True) as c:
@@ -388,7 +397,10 @@ def test_incremental_models_replace_only_the_refresh_months(warehouse: Path, tmp
     january_events = counts("adverse_events__combined")["2025-01"]
     with duckdb.connect(str(copy / "build.duckdb")) as c:
         c.execute("DELETE FROM staging.vitals WHERE session_id = 'p4_1'")  # a corrected January export
-    model = ["build", "--select", "int_session_vitals__aggregated+2", "--exclude", "resource_type:test"]
+        sync_whole_lake(c, copy)
+    # stg_vitals too: the view reads the lake by its absolute path, the original warehouse's
+    model = ["build", "--select", "stg_vitals", "int_session_vitals__aggregated+2", "--exclude",
+             "resource_type:test"]
     run_dbt(model, copy, months="2025-04")
     assert counts() == {"2025-01": 6}  # refreshing April leaves January alone
     run_dbt(model, copy, months="none")
@@ -398,6 +410,7 @@ def test_incremental_models_replace_only_the_refresh_months(warehouse: Path, tmp
     with duckdb.connect(str(copy / "build.duckdb")) as c:
         c.execute("DELETE FROM staging.vitals WHERE session_id IN (SELECT session_id FROM staging.sessions "
                   "WHERE export_month = '2025-01')")  # January's vitals retracted
+        sync_whole_lake(c, copy)
     run_dbt(model, copy, months="2025-01")
     assert counts() == {}
     assert counts("adverse_events__combined")["2025-01"] < january_events  # derived events went with them

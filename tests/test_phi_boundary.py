@@ -28,6 +28,7 @@ from pipelines.definitions import build_definitions
 from pipelines.run import DBT_TARGET
 from pipelines.settings import Settings, load_settings
 from pipelines.transform.assets import dbt_build
+from pipelines.validate.lake import sync_lake
 from tests.conftest import TinyBuild, start_from
 
 SSN = "123-45-6789"
@@ -207,6 +208,7 @@ def test_a_dbt_error_on_a_row_value_quotes_it_nowhere(
         con.execute("UPDATE staging.sessions SET adverse_events = 'nausea:' || ? WHERE session_id = (SELECT "
                     "min(session_id) FROM staging.sessions WHERE status <> 'cancelled' AND adverse_events "
                     "IS NOT NULL)", [value])
+        sync_lake(con, settings.warehouse, "sessions")  # and into the lake, dbt's input
         # staged behind validate's back: no month is newer than the last dbt build, so let the
         # next build read every month, as it does with no build recorded
         con.execute("DROP TABLE transform.refreshes")

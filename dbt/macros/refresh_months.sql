@@ -90,33 +90,16 @@
 
 
 {#
-    The incremental strategy `replace_months`: delete the target's rows of the refresh months
+    The incremental strategy `replace_months` (DuckDB; Spark uses insert_overwrite by month
+    partition, macros/incremental_by_month.sql): delete the target's rows of the refresh months
     (by its unique_key, the month column), then insert the model's new rows. Unlike dbt's
     delete+insert, a month that has no rows any more (a retracted export) is emptied too, not
-    left as it was. Dispatched per adapter: DuckDB deletes and inserts in one transaction;
-    Spark overwrites the month partitions (the model is partitioned by its month column).
+    left as it was.
 #}
 {% macro get_incremental_replace_months_sql(arg_dict) -%}
-    {{ return(adapter.dispatch('replace_months_sql', 'outcomes')(arg_dict)) }}
-{%- endmacro %}
-
-{% macro default__replace_months_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ target }} where {{ refresh_month_filter(arg_dict['unique_key']) }};
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
-{%- endmacro %}
-
-{% macro spark__replace_months_sql(arg_dict) -%}
-    {#- dbt-spark's insert_overwrite (dynamic partition overwrite) replaces the partitions the new
-        rows fall in, so the model must be partitioned by its month column (`partition_by`, set
-        for Spark by the Spark issue's target config). A refresh month left without rows keeps
-        its old partition: those are dropped first. get_insert_overwrite_sql(source, target,
-        existing) is dbt-spark 1.11's signature; the target is the existing relation here. -#}
-    {%- set target = arg_dict['target_relation'] -%}
-    {%- for month in refresh_months() or [] -%}
-    alter table {{ target }} drop if exists partition ({{ arg_dict['unique_key'] }} = '{{ month }}');
-    {% endfor -%}
-    {{ get_insert_overwrite_sql(arg_dict['temp_relation'], target, target) }}
 {%- endmacro %}

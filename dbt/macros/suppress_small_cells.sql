@@ -72,7 +72,7 @@ primary_cells as (
 group_totals as (
 
     select
-        *,
+        *{{ ',' if own_counts }}
         {%- for count in own_counts %}
         count(*) filter (where primary__{{ count }} and not is_total__) over cell_group as n_primary__{{ count }},
         coalesce(sum({{ count }}) filter (where primary__{{ count }} and not is_total__) over cell_group, 0)
@@ -85,7 +85,7 @@ group_totals as (
             partition by {{ group_by }},
                 (not primary__{{ count }} and not is_total__ and {{ count }} > {{ max_shown_small }})
             order by {{ count }}, {{ part }}
-        ) as candidate_rank__{{ count }},
+        ) as candidate_rank__{{ count }}{{ ',' if not loop.last }}
         {%- endfor %}
 
     from primary_cells
@@ -96,9 +96,9 @@ group_totals as (
 hidden_cells as (
 
     select
-        *,
+        *{{ ',' if hidden_by or own_counts }}
         {%- for count in hidden_by %}
-        coalesce({{ hidden_by[count] }}, false) as hidden__{{ count }},
+        coalesce({{ hidden_by[count] }}, false) as hidden__{{ count }}{{ ',' if not loop.last or own_counts }}
         {%- endfor %}
         {%- for count in own_counts %}
         primary__{{ count }} or (
@@ -111,7 +111,7 @@ hidden_cells as (
                     and candidate_rank__{{ count }} = 1)
                 or (is_total__ and n_candidates__{{ count }} = 0)
             )
-        ) as hidden__{{ count }},
+        ) as hidden__{{ count }}{{ ',' if not loop.last }}
         {%- endfor %}
 
     from group_totals

@@ -1,6 +1,7 @@
 """dbt models as Dagster assets (dagster-dbt): one `dbt build` step for seeds, models and their tests."""
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -31,10 +32,18 @@ from dagster_duckdb import DuckDBResource
 from dagster_shared.record import replace
 
 from pipelines.files import write_atomically
+from pipelines.settings import engine, spark_tables, spark_target
 from pipelines.sql import connect
 from pipelines.transform.dbt_output import build_failure, console_line, scrub_target, scrub_unfinished
-from pipelines.transform.project import DBT_STEP_PREFIX, dbt_var, ensure_manifest, outcomes_dbt_project
+from pipelines.transform.project import (
+    DBT_DIR,
+    DBT_STEP_PREFIX,
+    dbt_var,
+    ensure_manifest,
+    outcomes_dbt_project,
+)
 from pipelines.transform.refresh import plan_refresh, project_sha256, record_refresh
+from pipelines.transform.spark_tables import DUCKDB_TAG, SparkOutputError, read_back
 
 OWNERS = ["team:clinical-analytics"]
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's parse state, reused while files and profile match
@@ -138,14 +147,20 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     """`dbt build` of the step's selection (dagster-dbt passes it); unit tests excluded.
 
     The months the incremental models refresh reach dbt as an environment variable (plan_refresh);
-    with no earlier build recorded, or a changed dbt project, every month is rebuilt with
-    `--full-refresh`. A successful build is recorded, so the next one refreshes what was staged
-    after it. dbt unit tests check the SQL, not the data: they run in the test suite
+    with no earlier build recorded, or a changed dbt project or engine, every month is rebuilt
+    with `--full-refresh`. A successful build is recorded, so the next one refreshes what was
+    staged after it. dbt unit tests check the SQL, not the data: they run in the test suite
     (tests/test_dbt_models.py), not on every production build.
+
+    On Spark (OUTCOMES_ENGINE=spark, docs/scale-out.md) the build has three parts: dbt on the
+    Spark target for every model but those tagged runs_on_duckdb, Spark's published tables read
+    back into the build file (spark_tables.py), then dbt on DuckDB for the tagged ones, which
+    read the quarantine and raw bookkeeping tables that stay in the build file.
     """
+    on = engine()
     with connect(database, read_only=True) as con:
-        refresh = plan_refresh(con, project_sha256())
-    context.log.info(f"dbt refreshes {refresh.describe()}")
+        refresh = plan_refresh(con, project_sha256(on))
+    context.log.info(f"dbt refreshes {refresh.describe()} on {on}")
     # A test runs where all its parents are built (dbt's "buildable"): dagster-dbt reads the
     # variable when the whole step is selected, and selects tests itself when a subset is.
     os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
@@ -154,16 +169,62 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     prune_run_targets(target, context.op_def.name)
     scrub_unfinished(target, context.op_def.name)
     with _environment(refresh.env()):  # dagster-dbt hands the process a copy of os.environ
-        invocation = dbt.cli(args, context=context, raise_on_error=False)
+        if on == "duckdb":
+            yield from _invoke(context, dbt.cli(args, context=context, raise_on_error=False))
+        else:
+            yield from _build_on_spark(context, dbt, args, database)
+    if _whole_project(context):
+        with connect(database) as con:
+            record_refresh(con, refresh, context.run_id)
+
+
+def _build_on_spark(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str],
+                    database: str) -> Iterator[Any]:
+    """The Spark build's three parts (see _dbt_build); each stops the step when it fails."""
+    spark_args = [*args, "--target", spark_target(), "--exclude", f"tag:{DUCKDB_TAG}"]
+    # Spark's log goes to a file (dbt/spark/log4j2.properties), not into dbt's event stream
+    with _environment({"SPARK_CONF_DIR": str(DBT_DIR / "spark")}):
+        yield from _invoke(context, dbt.cli(spark_args, context=context, raise_on_error=False))
+    tables = spark_tables(Path(database).parent)
+    try:
+        with connect(database) as con:
+            read = read_back(con, tables, _manifest())
+    except SparkOutputError as error:
+        raise Failure(description=f"{context.op_def.name}: {error}") from None
+    context.log.info(f"read back {len(read)} tables of the Spark build from {tables}")
+    on_duckdb = _selected_duckdb_models(context)
+    if on_duckdb:
+        # dagster-dbt puts its own --select after a runtime one: this call gets its selection
+        # alone, and its events are matched to the step's assets by the stream below
+        folder = Path(outcomes_dbt_project.target_path) / f"{context.op_def.name}-{context.run_id[:7]}-duckdb"
+        invocation = dbt.cli([*args, "--select", " ".join(on_duckdb)], manifest=MANIFEST,
+                             dagster_dbt_translator=TRANSLATOR, target_path=folder, raise_on_error=False)
+        yield from _invoke(context, invocation)
+
+
+@functools.cache
+def _manifest() -> dict[str, Any]:
+    """The parsed manifest the assets were defined from (read when a Spark build needs it)."""
+    return json.loads(MANIFEST.read_text(encoding="utf-8"))
+
+
+def _selected_duckdb_models(context: AssetExecutionContext) -> list[str]:
+    """The names of the runs_on_duckdb models this step builds (all of them, or a UI subset's)."""
+    selected = set(context.selected_asset_keys)
+    return sorted(node["name"] for node in _manifest()["nodes"].values()
+                  if node["resource_type"] == "model" and DUCKDB_TAG in node.get("tags", [])
+                  and TRANSLATOR.get_asset_key(node) in selected)
+
+
+def _invoke(context: AssetExecutionContext, invocation: DbtCliInvocation) -> Iterator[Any]:
+    """One dbt call's events, as dbt finishes each node; a failed call stops the step naming
+    what failed (dbt_output.build_failure), with no row value in the message."""
     yield from _redacted_stream(context, invocation)
-    keep_partial_parse(invocation.target_path, target)
+    keep_partial_parse(invocation.target_path, Path(outcomes_dbt_project.target_path))
     if invocation.process.wait() != 0:
         results = json.loads(results_file.read_text()).get("results", []) \
             if (results_file := invocation.target_path / "run_results.json").exists() else []
         raise Failure(description=build_failure(context.op_def.name, results, invocation.process.returncode))
-    if _whole_project(context):
-        with connect(database) as con:
-            record_refresh(con, refresh, context.run_id)
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ SAFE_EVENTS = frozenset({
     "NodeStart", "NodeCompiling", "NodeExecuting", "WritingInjectedSQLForNode", "SQLCompiledPath",
     "LogStartLine", "LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult",
     "LogNodeNoOpResult", "SkippingDetails", "RunResultFailure",  # "Failure in test x (path)"
+    "HooksRunning", "LogHookStartLine", "LogHookEndLine",  # on-run-start (macros/lake_sources.sql)
     # the end
     "FinishedRunningStats", "EndOfRunSummary", "StatsLine", "CommandCompleted", "ResourceReport",
     "FlushEvents", "Formatting",

@@ -29,6 +29,7 @@ import duckdb
 from pipelines.contract import EXPORTS
 from pipelines.sql import has_table, transaction
 from pipelines.transform.project import DBT_DIR, DBT_SOURCES
+from pipelines.validate.lake import month_fingerprints
 
 REFRESH_MONTHS_ENV = "OUTCOMES_REFRESH_MONTHS"  # read by macros/refresh_months.sql
 NO_MONTH = "none"  # the variable's value when no month is to be refreshed
@@ -65,9 +66,11 @@ class Refresh:
         return f"{len(self.months)} month(s) {_span(self.months)} ({self.reason})"
 
 
-def project_sha256() -> str:
-    """One hash of the dbt project's sources: a change of any model, macro, seed or var changes it."""
-    digest = hashlib.sha256()
+def project_sha256(engine: str = "duckdb") -> str:
+    """One hash of the dbt project's sources and the engine it builds on: a change of any model,
+    macro, seed or var changes it, and so does a build on the other engine (whose incremental
+    tables were written by other builds)."""
+    digest = hashlib.sha256(f"engine={engine}\0".encode())
     for name in DBT_SOURCES:
         path = DBT_DIR / name
         for file in sorted(path.rglob("*") if path.is_dir() else [path]):
@@ -83,14 +86,8 @@ def previous_month(month: str) -> str:
 
 def staged_fingerprints(con: duckdb.DuckDBPyConnection) -> Fingerprints:
     """Rows and a hash of the rows (their sum of 64-bit row hashes, order-free) per export and month."""
-    found: Fingerprints = {}
-    for export in EXPORTS:
-        if has_table(con, "staging", export):
-            for month, rows, digest in con.execute(
-                    "SELECT export_month, count(*), sum(hash(staged))::VARCHAR "
-                    f"FROM staging.{export} AS staged GROUP BY export_month").fetchall():
-                found[(export, month)] = (rows, digest)
-    return found
+    return {(export, month): fingerprint for export in EXPORTS
+            for month, fingerprint in month_fingerprints(con, export).items()}
 
 
 def plan_refresh(con: duckdb.DuckDBPyConnection, project: str) -> Refresh:

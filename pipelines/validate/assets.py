@@ -1,6 +1,7 @@
 """Validate stage: typed staging tables, row-level quarantine and per-file accounting, per export month."""
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -24,6 +25,7 @@ from pipelines.ingest.assets import OWNERS, raw_asset_key
 from pipelines.partitions import monthly_partitions
 from pipelines.redaction import values_withheld
 from pipelines.settings import ENV_MAX_QUARANTINED_SHARE, share
+from pipelines.validate.lake import sync_lake
 from pipelines.validate.quarantine import (
     StageResult,
     clear_month,
@@ -46,6 +48,10 @@ def _loaded_months(con: duckdb.DuckDBPyConnection, export_name: str, months: lis
         [export_name, months],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def _months(months: list[str]) -> str:
+    return "none" if not months else ", ".join(months) if len(months) <= 3 else f"{months[0]}..{months[-1]}"
 
 
 def _counts(result: StageResult | None, reasons: dict[str, int]) -> dict[str, MetadataValue]:
@@ -154,6 +160,10 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
             limit = share(ENV_MAX_QUARANTINED_SHARE)
             earlier = earlier_months_over_limit(con, export_name, [r.month for r in results], limit)
             too_many = over_limit(con, export_name, [*results, *earlier], limit)
+            lake = sync_lake(con, Path(duckdb.database).parent, export_name)
+            if lake.written or lake.removed:
+                context.log.info(f"{export_name}: lake partitions written {_months(lake.written)}, "
+                                 f"removed {_months(lake.removed)}")
         by_month = {r.month: r for r in results}
         # Counts per partition (issue #16): each month's materialization says what that month holds.
         for month in context.partition_keys:

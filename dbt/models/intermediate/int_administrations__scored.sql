@@ -1,5 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='replace_months', unique_key='export_month',
-          on_schema_change='fail') }}
+{{ config(incremental_by_month('export_month')) }}
 
 -- One row per questionnaire administration: completeness, total score, severity band,
 -- probable PTSD (PCL-5) and the PHQ-9 item 9 safety flag.

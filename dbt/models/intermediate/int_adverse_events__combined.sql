@@ -1,5 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='replace_months', unique_key='session_month',
-          on_schema_change='fail') }}
+{{ config(incremental_by_month('session_month')) }}
 
 -- One row per given session and adverse-event term, reported or derived from vitals:
 -- source `reported`, `derived` or `both`, and the highest reported grade (CTCAE; empty when

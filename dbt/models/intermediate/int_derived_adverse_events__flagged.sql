@@ -1,5 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='replace_months', unique_key='session_month',
-          on_schema_change='fail') }}
+{{ config(incremental_by_month('session_month')) }}
 
 -- One row per given session and derived adverse-event term: a term is derived when any of
 -- its vital_thresholds rules is met by a reading in the window (int_session_vitals__aggregated):

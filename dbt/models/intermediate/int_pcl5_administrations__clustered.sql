@@ -1,5 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='replace_months', unique_key='export_month',
-          on_schema_change='fail') }}
+{{ config(incremental_by_month('export_month')) }}
 
 -- One row per PCL-5 administration: DSM-5 cluster scores, endorsed items per cluster and the
 -- provisional PTSD diagnosis (National Center for PTSD, Using the PCL-5): an item is

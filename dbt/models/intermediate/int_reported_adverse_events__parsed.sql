@@ -1,5 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='replace_months', unique_key='session_month',
-          on_schema_change='fail') }}
+{{ config(incremental_by_month('session_month')) }}
 
 -- One row per given session and reported adverse-event term, parsed from the export's
 -- `term:grade;term:grade` text (controlled terms, CTCAE grades 1-5). Cancelled sessions

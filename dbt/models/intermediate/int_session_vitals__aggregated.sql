@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='replace_months',
-        unique_key='session_month',
-        on_schema_change='fail'
-    )
-}}
+{{ config(incremental_by_month('session_month')) }}
 
 -- One row per given session and vital measure: the readings inside the derived-AE window,
 -- from `minutes_before_start` (30) before the session start to `minutes_after_end` (120)

@@ -37,7 +37,7 @@ select
     pairs.endpoint_score - pairs.baseline_score as change,
     case
         when pairs.baseline_score > 0
-            then 100.0 * (pairs.endpoint_score - pairs.baseline_score) / pairs.baseline_score
+            then 100 * cast(pairs.endpoint_score - pairs.baseline_score as double) / pairs.baseline_score
     end as percent_change,
     flags.response,
     flags.remission,

@@ -41,7 +41,7 @@ select
         when nullif(trim(stop_reason), '') is null then null
         else coalesce(
             (select stop_reasons.stop_reason_code from stop_reasons
-             where stop_reasons.phrase = lower(regexp_replace(trim(source.stop_reason), '\s+', ' ', 'g'))),
+             where stop_reasons.phrase = lower({{ collapse_whitespace('trim(source.stop_reason)') }})),
             'other'
         )
     end as stop_reason_code,
