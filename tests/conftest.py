@@ -80,10 +80,12 @@ def read_build(build: TinyBuild, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def start_from(build: TinyBuild, settings: Settings) -> None:
-    """This test's warehouse begins as a copy of the shared build's files (its own from here on)."""
+    """This test's warehouse begins as a copy of the shared build's files (its own from here on):
+    the build file, the published file and the staging lake dbt reads."""
     settings.warehouse.mkdir(parents=True, exist_ok=True)
     for name in ("build.duckdb", "outcomes.duckdb"):
         shutil.copy2(build.warehouse / name, settings.warehouse / name)
+    shutil.copytree(build.warehouse / "lake", settings.warehouse / "lake")
 
 
 LATER_MONTH = "2025-03"  # the tiny network's last month: it arrives after the two-month build
@@ -108,6 +110,7 @@ def after_two_months(build: Place, root: Path, tiny_exports: Path) -> Place:
     place.warehouse.mkdir(parents=True)
     for path in build.warehouse.glob("*.duckdb*"):  # the build file (and its WAL), the published file
         shutil.copy2(path, place.warehouse / path.name)
+    shutil.copytree(build.warehouse / "lake", place.warehouse / "lake")  # the staging lake dbt reads
     return place
 
 
