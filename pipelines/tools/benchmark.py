@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
 
 from pipelines.cli import add_network_arguments, network_config
+from pipelines.settings import ENGINES
 from pipelines.tools.synth.config import SCALES
 
 
@@ -31,7 +33,10 @@ def _network(args: argparse.Namespace, argv: list[str]) -> int:
     from pipelines.tools.bench.network import bench_network, render
 
     config = network_config(args)
-    out = args.out or Path("bench") / args.scale
+    if args.engine:  # every run of the benchmark inherits it (child_env copies the environment)
+        os.environ["OUTCOMES_ENGINE"] = args.engine
+    suffix = f"-{args.engine}" if args.engine == "spark" else ""
+    out = args.out or Path("bench") / f"{args.scale}{suffix}"
     preset = args.scale if config == SCALES[args.scale] else None  # the size flags made another network
     result = bench_network(config, out.resolve(), full_cold=not args.no_full_cold, cold_only=args.cold_only,
                            gx_repeat=args.gx_repeat, profile_gx=args.profile_gx, keep=args.keep,
@@ -68,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also time every GX expectation alone against its SQL predicate")
     net.add_argument("--keep", action="store_true", help="keep the runs' DuckDB files")
     net.add_argument("--label", help="free text stored in result.json (e.g. which source tree was measured)")
+    net.add_argument("--engine", choices=ENGINES,
+                     help="the engine dbt builds on in every run (OUTCOMES_ENGINE; default duckdb)")
 
     month = sub.add_parser("month", help="time ingest and validation of one export month")
     month.add_argument("--landing", required=True, type=Path)

@@ -259,6 +259,7 @@ def bench_network(config: SynthConfig, out: Path, *, full_cold: bool = True, gx_
         "command": " ".join(argv) if argv is not None else None,
         "label": label,
         "scale": scale,
+        "engine": os.environ.get("OUTCOMES_ENGINE") or "duckdb",
         "machine": machine_info(),
         "note": "shared machine: other engineers' test runs were running; compare ratios, not seconds",
     }
