@@ -58,8 +58,10 @@ DYNAMIC_SCHEMAS = {
         "writes each table of the new published file's reporting and marts schemas to Parquet and CSV",
     "pipelines/transform/assets.py":
         "counts the rows of the tables its dbt step has just built (asset keys are <schema>/<table>)",
-    "pipelines/transform/refresh.py":
-        "counts and hashes each export's staged rows per month (staging.{export}, one of contract.EXPORTS)",
+    # dbt's tables all the same: the dbt step puts what dbt built on Spark where DuckDB's would be
+    "pipelines/transform/spark_tables.py":
+        "reads each table a Spark build wrote (the manifest's reference, marts and reporting tables) back "
+        "into the build file (docs/scale-out.md)",
 }
 # Text that is not SQL but stands for a value or a relation in it: parameters (?, $name) and
 # GX's {batch}. Replaced before parsing.

@@ -68,7 +68,7 @@ def test_the_lake_holds_exactly_the_staged_rows_by_month(tmp_path: Path) -> None
         sync_lake(con, tmp_path, "vitals")
         assert not partition_path(tmp_path, "vitals", NO_ROWS).exists()
         assert [r[0] for r in lake_rows(tmp_path)] == ["s3"]
-    assert not list(staging_lake(tmp_path).rglob(".*.tmp"))  # no temporary file left behind
+    assert not list(staging_lake(tmp_path).glob(".incoming-*"))  # no temporary folder left behind
 
 
 def write_spark_like(root: Path) -> None:

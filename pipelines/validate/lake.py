@@ -10,14 +10,15 @@ one reader per engine, no engine-specific export. The staging tables in the buil
 validate stage's working state (orphans are judged against them across months); the lake
 follows them.
 
-A partition is replaced atomically: the new file is written beside it under a hidden name,
-which neither engine reads, and renamed over data.parquet. A month with no staged rows has no
-partition; an export with no staged row at all has one empty file under month=none, so that
-readers find its columns. Which partitions to write is told by the rows, not by the run: each month's rows are
-counted and hashed (the same fingerprint the refresh plan uses) and compared with the
-fingerprint recorded when its partition was written (staging.lake_partitions). A run that
-stopped between the build file and the lake, a partition deleted by hand, or a warehouse made
-before the lake existed are all repaired by the next validate step.
+A partition is replaced atomically: the new files are written in one pass into a hidden
+folder beside the exports, which neither engine reads, and each is renamed over its
+data.parquet. A month with no staged rows has no partition; an export with no staged row at all
+has one empty file under month=none, so that readers find its columns. Which partitions to
+write is told by the rows, not by the run: each month's rows are counted and hashed (the same
+fingerprint the refresh plan uses) and compared with the fingerprint recorded when its
+partition was written (staging.lake_partitions). A run that stopped between the build file and
+the lake, a partition deleted by hand, or a warehouse made before the lake existed are all
+repaired by the next validate step.
 """
 
 from __future__ import annotations
@@ -86,21 +87,39 @@ def _on_disk(warehouse: Path, export: str) -> set[str]:
             if (part / PARTITION_FILE).is_file()} - {NO_ROWS}
 
 
-def _write_partition(con: duckdb.DuckDBPyConnection, warehouse: Path, export: str, month: str) -> None:
-    if not MONTH.match(month) and month != NO_ROWS:  # it becomes part of a path and of the SQL below
-        raise ValueError(f"not a month: {month!r}")
-    target = partition_path(warehouse, export, month)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{PARTITION_FILE}.{os.getpid()}.tmp")
-    rows = "false" if month == NO_ROWS else f"export_month = '{month}'"
+def _write_partitions(con: duckdb.DuckDBPyConnection, warehouse: Path, export: str,
+                      months: list[str]) -> None:
+    """Write the months' partitions in one pass over staging.<export> (DuckDB's partitioned COPY
+    into a hidden folder beside the exports), then rename each file over its partition's."""
+    if not months:
+        return
+    bad = [m for m in months if not MONTH.match(m) and m != NO_ROWS]
+    if bad:  # they become paths, and part of the SQL below
+        raise ValueError(f"not a month: {bad[0]!r}")
+    incoming = staging_lake(warehouse) / f".incoming-{export}-{os.getpid()}"
+    shutil.rmtree(incoming, ignore_errors=True)
+    incoming.mkdir(parents=True)
     try:
-        # Ordered by file and line, so the same rows give the same file.
-        con.execute(
-            f"COPY (SELECT * FROM staging.{q(export)} WHERE {rows} ORDER BY source_file, line_number) "
-            f"TO '{temporary}' (FORMAT parquet, COMPRESSION zstd)")
-        os.replace(temporary, target)
+        if months == [NO_ROWS]:  # the columns alone: no row to partition
+            (incoming / f"{PARTITION_COLUMN}={NO_ROWS}").mkdir()
+            con.execute(f"COPY (SELECT * FROM staging.{q(export)} WHERE false) TO "
+                        f"'{incoming}/{PARTITION_COLUMN}={NO_ROWS}/data_0.parquet' (FORMAT parquet)")
+        else:
+            listed = ", ".join(f"'{m}'" for m in months)
+            con.execute(
+                f"COPY (SELECT *, export_month AS {PARTITION_COLUMN} FROM staging.{q(export)} "
+                f"WHERE export_month IN ({listed})) TO '{incoming}' (FORMAT parquet, COMPRESSION zstd, "
+                f"PARTITION_BY ({PARTITION_COLUMN}), FILENAME_PATTERN 'data_{{i}}')")
+        for month in months:
+            written = sorted((incoming / f"{PARTITION_COLUMN}={month}").glob("*.parquet"))
+            if len(written) != 1:
+                raise RuntimeError(f"lake: expected one Parquet file for {export} {month}, DuckDB wrote "
+                                   f"{len(written)}")
+            target = partition_path(warehouse, export, month)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(written[0], target)
     finally:
-        temporary.unlink(missing_ok=True)
+        shutil.rmtree(incoming, ignore_errors=True)
 
 
 def _remove_partition(warehouse: Path, export: str, month: str) -> None:
@@ -124,15 +143,14 @@ def sync_lake(con: duckdb.DuckDBPyConnection, warehouse: Path, export: str) -> L
     written = sorted(m for m, fingerprint in staged.items()
                      if recorded.get(m) != fingerprint or m not in on_disk)
     removed = sorted((on_disk | recorded.keys()) - staged.keys())
-    for month in written:
-        _write_partition(con, warehouse, export, month)
+    _write_partitions(con, warehouse, export, written)
     for month in removed:
         _remove_partition(warehouse, export, month)
     empty = partition_path(warehouse, export, NO_ROWS)
     if staged:
         _remove_partition(warehouse, export, NO_ROWS)
     elif not empty.exists() and has_table(con, "staging", export):
-        _write_partition(con, warehouse, export, NO_ROWS)
+        _write_partitions(con, warehouse, export, [NO_ROWS])
     changed = written + removed
     if changed:
         with transaction(con):
