@@ -221,6 +221,26 @@ def spark_target() -> str:
     return value
 
 
+def spark_available() -> None:
+    """A Spark build needs pyspark (a dependency of the project) and Java 17 or later: say so
+    before the run starts, not from inside dbt."""
+    import importlib.util
+    import re
+    import shutil
+    import subprocess
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise SettingsError(f"{ENV_ENGINE}=spark needs pyspark: run ./dev setup (it installs the project's "
+                            "dependencies)")
+    java = shutil.which("java")
+    found = subprocess.run([java, "-version"], capture_output=True, text=True,
+                           check=False).stderr if java else ""
+    major = re.search(r'version "(\d+)', found)
+    if not major or int(major.group(1)) < 17:
+        raise SettingsError(f"{ENV_ENGINE}=spark needs Java 17 or later on the PATH: ./dev setup installs "
+                            "Debian's openjdk-17-jre-headless")
+
+
 def spark_tables(warehouse: Path) -> Path:
     """Where a Spark build's tables are read back from (OUTCOMES_SPARK_TABLES, default the local
     target's folder <warehouse>/spark/tables, as dbt/profiles.yml sets it)."""
@@ -257,6 +277,7 @@ def check_settings(settings: Settings) -> None:
     publish_storage_version()
     if engine() == "spark":
         spark_target()
+        spark_available()
     home = os.environ.get(ENV_DAGSTER_HOME)
     if home is not None:
         path = Path(home).expanduser()

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.settings import SettingsError, engine, spark_target
+from pipelines.settings import SettingsError, engine, spark_available, spark_target
 from pipelines.transform.spark_tables import SparkOutputError, read_back, spark_built_tables
 from pipelines.validate.lake import NO_ROWS, partition_path, staging_lake, sync_lake
 
@@ -131,7 +131,7 @@ def test_a_table_spark_did_not_write_stops_the_read_back(tmp_path: Path) -> None
                            ).fetchone() == (0,)
 
 
-def test_the_engine_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_engine_settings_are_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("OUTCOMES_ENGINE", raising=False)
     assert engine() == "duckdb"
     monkeypatch.setenv("OUTCOMES_ENGINE", "Spark")
@@ -142,3 +142,7 @@ def test_the_engine_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("OUTCOMES_SPARK_TARGET", "local")
     with pytest.raises(SettingsError, match="not a Spark target"):
         spark_target()
+    spark_available()  # this machine has both (./dev setup)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    with pytest.raises(SettingsError, match=r"needs Java 17 or later on the PATH: \./dev setup installs"):
+        spark_available()
