@@ -53,22 +53,29 @@ class TinyBuild:
     printed: str  # what `outcomes run` printed
 
 
-@pytest.fixture(scope="session")
-def tiny_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> TinyBuild:
-    """The tiny network built once per test session by a real `outcomes run`, in its own folders and
-    Dagster instance. Tests that only read a built warehouse read it; tests that go on from a built
-    warehouse start from a copy (`start_from`): each end-to-end run must prove something new."""
-    root = tmp_path_factory.mktemp("tiny_build")
+def build_by_cli(root: Path, exports: Path, *args: str) -> TinyBuild:
+    """`outcomes run <args>` on a copy of `exports`, in folders and a Dagster instance of its own
+    under `root` (the engine from the flags only)."""
     landing, warehouse, reports, home = (root / n for n in ("landing", "warehouse", "reports", "home"))
-    shutil.copytree(tiny_exports, landing)
+    shutil.copytree(exports, landing)
     home.mkdir()
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
         for name, value in (("OUTCOMES_LANDING", landing), ("OUTCOMES_WAREHOUSE", warehouse),
                             ("OUTCOMES_REPORTS", reports), ("DAGSTER_HOME", home)):
             mp.setenv(name, str(value))
-        assert main(["run"]) == 0
+        mp.delenv("OUTCOMES_ENGINE", raising=False)
+        code = main(["run", *args])
+    assert code == 0, printed.getvalue()[-3000:]
     return TinyBuild(landing, warehouse, reports, home, printed.getvalue())
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> TinyBuild:
+    """The tiny network built once per test session by a real `outcomes run`, in its own folders and
+    Dagster instance. Tests that only read a built warehouse read it; tests that go on from a built
+    warehouse start from a copy (`start_from`): each end-to-end run must prove something new."""
+    return build_by_cli(tmp_path_factory.mktemp("tiny_build"), tiny_exports)
 
 
 def read_build(build: TinyBuild, monkeypatch: pytest.MonkeyPatch) -> Settings:

@@ -7,23 +7,19 @@ skips, when Java or pyspark is missing: `./dev setup` installs both.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from pipelines.cli import main
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.run import DBT_TARGET
-from tests.conftest import TinyBuild
+from tests.conftest import TinyBuild, build_by_cli
 
 COMPARED = ("marts", "reporting", "reference", "data_quality")
 # data_quality is built on DuckDB in both modes; these of its columns say when a file was seen
@@ -54,29 +50,17 @@ def same_cell(left: Any, right: Any) -> bool:
 
 
 @pytest.fixture(scope="module")
-def spark_build(tiny_build: TinyBuild, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def spark_build(tiny_build: TinyBuild, tmp_path_factory: pytest.TempPathFactory) -> TinyBuild:
     """The tiny network's landing, built with --engine spark in folders of its own."""
     assert shutil.which("java") and java_major() >= 17, "Java 17 is missing: ./dev setup installs it"
     import pyspark  # noqa: F401  (fails here, not inside dbt, when missing)
 
-    root = tmp_path_factory.mktemp("spark_build")
-    landing, warehouse, reports, home = (root / n for n in ("landing", "warehouse", "reports", "home"))
-    shutil.copytree(tiny_build.landing, landing)
-    home.mkdir()
-    printed = io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
-        for name, value in (("OUTCOMES_LANDING", landing), ("OUTCOMES_WAREHOUSE", warehouse),
-                            ("OUTCOMES_REPORTS", reports), ("DAGSTER_HOME", home)):
-            mp.setenv(name, str(value))
-        mp.delenv("OUTCOMES_ENGINE", raising=False)
-        code = main(["run", "--engine", "spark"])
-    assert code == 0, printed.getvalue()[-3000:]
-    return warehouse, printed.getvalue()
+    return build_by_cli(tmp_path_factory.mktemp("spark_build"), tiny_build.landing, "--engine", "spark")
 
 
 @pytest.mark.slow
-def test_spark_builds_the_same_marts_as_duckdb(tiny_build: TinyBuild, spark_build: tuple[Path, str]) -> None:
-    warehouse, printed = spark_build
+def test_spark_builds_the_same_marts_as_duckdb(tiny_build: TinyBuild, spark_build: TinyBuild) -> None:
+    warehouse, printed = spark_build.warehouse, spark_build.printed
     # every check ran and passed, as many as on DuckDB (dbt's data tests on Spark, the
     # data_quality ones on DuckDB, the pipeline's own)
     checks = re.compile(r"checks: (\d+) passed, 0 warnings, 0 failed")
@@ -109,10 +93,10 @@ def test_spark_builds_the_same_marts_as_duckdb(tiny_build: TinyBuild, spark_buil
 
 
 @pytest.mark.slow
-def test_the_spark_build_ran_on_spark(spark_build: tuple[Path, str]) -> None:
+def test_the_spark_build_ran_on_spark(spark_build: TinyBuild) -> None:
     """Not DuckDB under another name: Spark wrote every published mart as Parquet, dbt's results
     name the Spark adapter, and Spark's log went to its file rather than into dbt's events."""
-    warehouse, printed = spark_build
+    warehouse, printed = spark_build.warehouse, spark_build.printed
     tables = warehouse / "spark" / "tables"
     with duckdb.connect(str(warehouse / PUBLISHED_NAME), read_only=True) as con:
         marts = [row[0] for row in con.execute(
