@@ -107,7 +107,7 @@ KILL_POINTS = [
 # a reader would try to replay it into the good build. `extracts` holds the published builds'
 # Parquet and CSV (a publish killed mid-way leaves its unfinished `.<build>.tmp` in there, which
 # no reader lists and the next publish removes).
-EXPECTED_FILES = {"build.duckdb", "build.duckdb.wal", "outcomes.duckdb", "logs", "extracts", LOCK_NAME}
+EXPECTED_FILES = {"build.duckdb", "build.duckdb.wal", "outcomes.duckdb", "logs", "extracts", "lake", LOCK_NAME}
 
 
 @pytest.mark.parametrize("point", KILL_POINTS, ids=[p.name for p in KILL_POINTS])

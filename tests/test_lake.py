@@ -35,9 +35,12 @@ def lake_rows(warehouse: Path) -> list[tuple]:
 
 
 def test_the_lake_holds_exactly_the_staged_rows_by_month(tmp_path: Path) -> None:
+    killed = staging_lake(tmp_path) / ".incoming-vitals-999999"  # a killed run's unfinished write
+    killed.mkdir(parents=True)
     with duckdb.connect(str(tmp_path / "build.duckdb")) as con:
         make_staging(con)
         first = sync_lake(con, tmp_path, "vitals")
+        assert not killed.exists()
         assert (first.written, first.removed) == (["2025-01", "2025-02"], [])
         assert lake_rows(tmp_path) == sorted(
             (s, v, t, m, m) for s, v, t, m in con.execute(

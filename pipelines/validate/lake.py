@@ -96,8 +96,10 @@ def _write_partitions(con: duckdb.DuckDBPyConnection, warehouse: Path, export: s
     bad = [m for m in months if not MONTH.match(m) and m != NO_ROWS]
     if bad:  # they become paths, and part of the SQL below
         raise ValueError(f"not a month: {bad[0]!r}")
+    # A folder of this export left by a killed run goes first: runs take turns (the writer lock).
+    for left in staging_lake(warehouse).glob(f".incoming-{export}-*"):
+        shutil.rmtree(left, ignore_errors=True)
     incoming = staging_lake(warehouse) / f".incoming-{export}-{os.getpid()}"
-    shutil.rmtree(incoming, ignore_errors=True)
     incoming.mkdir(parents=True)
     try:
         if months == [NO_ROWS]:  # the columns alone: no row to partition
