@@ -106,8 +106,10 @@ KILL_POINTS = [
 # leaves), the published file and the run log. A WAL beside outcomes.duckdb is not allowed:
 # a reader would try to replay it into the good build. `extracts` holds the published builds'
 # Parquet and CSV (a publish killed mid-way leaves its unfinished `.<build>.tmp` in there, which
-# no reader lists and the next publish removes).
-EXPECTED_FILES = {"build.duckdb", "build.duckdb.wal", "outcomes.duckdb", "logs", "extracts", "lake", LOCK_NAME}
+# no reader lists and the next publish removes). `lake` is the staging lake dbt reads (a write killed
+# mid-way leaves a hidden `.incoming-*` folder, which no reader lists and the next write removes).
+EXPECTED_FILES = {"build.duckdb", "build.duckdb.wal", "outcomes.duckdb", "logs", "extracts", "lake",
+                  LOCK_NAME}
 
 
 @pytest.mark.parametrize("point", KILL_POINTS, ids=[p.name for p in KILL_POINTS])
