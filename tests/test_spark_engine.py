@@ -12,6 +12,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 from typing import Any
 
 import duckdb
@@ -110,3 +111,12 @@ def test_the_spark_build_ran_on_spark(spark_build: TinyBuild) -> None:
                 for manifest in DBT_TARGET.glob(f"dbt_build-{run.group(1)[:7]}-*/manifest.json")}
     assert adapters == {"spark", "duckdb"}  # the models on Spark, data_quality on DuckDB
     assert (warehouse / "spark" / "spark.log").stat().st_size > 0
+
+
+def test_pyspark_does_not_end_a_process_whose_main_module_has_no_file() -> None:
+    """Dagster's step processes start from a forkserver (`python -c ...`): with pyspark installed,
+    GX's import of Spark Connect used to end them with exit code 0 (pyspark took them for a
+    doctest run), and every run launched from the UI died in its first validate step."""
+    done = subprocess.run([sys.executable, "-c", "import pipelines.definitions; print('alive')"],
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert (done.returncode, done.stdout.strip().splitlines()[-1:]) == (0, ["alive"]), done.stderr[-2000:]
