@@ -64,7 +64,8 @@ def build_by_cli(root: Path, exports: Path, *args: str) -> TinyBuild:
         for name, value in (("OUTCOMES_LANDING", landing), ("OUTCOMES_WAREHOUSE", warehouse),
                             ("OUTCOMES_REPORTS", reports), ("DAGSTER_HOME", home)):
             mp.setenv(name, str(value))
-        mp.delenv("OUTCOMES_ENGINE", raising=False)
+        # set (to the default) so that the context restores it: `--engine` writes os.environ itself
+        mp.setenv("OUTCOMES_ENGINE", "duckdb")
         code = main(["run", *args])
     assert code == 0, printed.getvalue()[-3000:]
     return TinyBuild(landing, warehouse, reports, home, printed.getvalue())

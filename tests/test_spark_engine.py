@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -56,7 +57,11 @@ def spark_build(tiny_build: TinyBuild, tmp_path_factory: pytest.TempPathFactory)
     assert shutil.which("java") and java_major() >= 17, "Java 17 is missing: ./dev setup installs it"
     import pyspark  # noqa: F401  (fails here, not inside dbt, when missing)
 
-    return build_by_cli(tmp_path_factory.mktemp("spark_build"), tiny_build.landing, "--engine", "spark")
+    before = os.environ.get("OUTCOMES_ENGINE")
+    built = build_by_cli(tmp_path_factory.mktemp("spark_build"), tiny_build.landing, "--engine", "spark")
+    # the tests after this one build on DuckDB again (a leaked engine once made the UI test's run Spark's)
+    assert os.environ.get("OUTCOMES_ENGINE") == before
+    return built
 
 
 @pytest.mark.slow
