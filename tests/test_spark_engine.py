@@ -100,8 +100,8 @@ def test_spark_builds_the_same_marts_as_duckdb(tiny_build: TinyBuild, spark_buil
 
 @pytest.mark.slow
 def test_the_spark_build_ran_on_spark(spark_build: TinyBuild) -> None:
-    """Not DuckDB under another name: Spark wrote every published mart as Parquet, dbt's results
-    name the Spark adapter, and Spark's log went to its file rather than into dbt's events."""
+    """Not DuckDB under another name: Spark wrote every published mart as Parquet and dbt's
+    manifests name the Spark adapter; Spark's own log stayed off."""
     warehouse, printed = spark_build.warehouse, spark_build.printed
     tables = warehouse / "spark" / "tables"
     with duckdb.connect(str(warehouse / PUBLISHED_NAME), read_only=True) as con:
@@ -115,7 +115,8 @@ def test_the_spark_build_ran_on_spark(spark_build: TinyBuild) -> None:
     adapters = {json.loads(manifest.read_text())["metadata"]["adapter_type"]
                 for manifest in DBT_TARGET.glob(f"dbt_build-{run.group(1)[:7]}-*/manifest.json")}
     assert adapters == {"spark", "duckdb"}  # the models on Spark, data_quality on DuckDB
-    assert (warehouse / "spark" / "spark.log").stat().st_size > 0
+    # Spark logged nothing (its messages can quote row values: dbt/spark/log4j2.properties)
+    assert not [p for p in (warehouse / "spark").rglob("*.log") if p.name != "derby.log" and p.stat().st_size]
 
 
 def test_pyspark_does_not_end_a_process_whose_main_module_has_no_file() -> None:

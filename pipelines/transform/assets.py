@@ -182,7 +182,8 @@ def _build_on_spark(context: AssetExecutionContext, dbt: DbtCliResource, args: l
                     database: str) -> Iterator[Any]:
     """The Spark build's three parts (see _dbt_build); each stops the step when it fails."""
     spark_args = [*args, "--target", spark_target(), "--exclude", f"tag:{DUCKDB_TAG}"]
-    # Spark's log goes to a file (dbt/spark/log4j2.properties), not into dbt's event stream
+    # Spark's own logging is off (dbt/spark/log4j2.properties): into dbt's event stream it cut
+    # events, and its messages can quote row values
     with _environment({"SPARK_CONF_DIR": str(DBT_DIR / "spark")}):
         yield from _invoke(context, dbt.cli(spark_args, context=context, raise_on_error=False))
     tables = spark_tables(Path(database).parent)
