@@ -28,12 +28,18 @@
 
 {#
     Spark's pre-hook: drop the refresh months' partitions of an existing table before
-    insert_overwrite writes the months that have rows. Runs each statement itself (Spark takes
-    one statement per call) and leaves the hook empty; nothing to do on a first or full build.
+    insert_overwrite writes the months that have rows; with every month to build (no
+    OUTCOMES_REFRESH_MONTHS: a build by hand), empty the table, so that a month without rows does
+    not keep its old ones. Runs each statement itself (Spark takes one statement per call) and
+    leaves the hook empty; nothing to do on a first or full build.
 #}
 {% macro drop_refresh_partitions(month_column) -%}
     {%- if execute and is_incremental() -%}
-        {%- for month in refresh_months() or [] -%}
+        {%- set months = refresh_months() -%}
+        {%- if months is none -%}
+            {%- do run_query("truncate table " ~ this) -%}
+        {%- endif -%}
+        {%- for month in months or [] -%}
             {%- do run_query("alter table " ~ this ~ " drop if exists partition (" ~ month_column
                              ~ " = '" ~ month ~ "')") -%}
         {%- endfor -%}
