@@ -85,6 +85,14 @@ def future_months(months: Iterable[str], now: datetime | None = None) -> tuple[l
     return [m for m in months if m <= last], problems
 
 
+def listed_months(months: Sequence[str]) -> str:
+    """Sorted months for a log line: up to three named ('2025-01, 2025-03'), more as a span
+    ('2025-01..2025-12'); 'none' for none. Unlike month_span, a gap among few months shows."""
+    if not months:
+        return "none"
+    return f"{months[0]}..{months[-1]}" if len(months) > 3 else ", ".join(months)
+
+
 def month_span(months: Sequence[str]) -> str:
     """'2025-03', or '2025-01 .. 2025-06' for sorted months; 'none' for none."""
     if not months:

@@ -9,9 +9,12 @@ profiles.yml) as the environment `Settings.environment()` names; inside Dagster,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
+import shutil
+import subprocess
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,11 +227,6 @@ def spark_target() -> str:
 def spark_available() -> None:
     """A Spark build needs pyspark (a dependency of the project) and Java 17 or later: say so
     before the run starts, not from inside dbt."""
-    import importlib.util
-    import re
-    import shutil
-    import subprocess
-
     if importlib.util.find_spec("pyspark") is None:
         raise SettingsError(f"{ENV_ENGINE}=spark needs pyspark: run ./dev setup (it installs the project's "
                             "dependencies)")

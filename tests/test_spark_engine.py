@@ -11,7 +11,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 from typing import Any
@@ -21,17 +20,12 @@ import pytest
 
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.run import DBT_TARGET
+from pipelines.settings import spark_available
 from tests.conftest import TinyBuild, build_by_cli
 
 COMPARED = ("marts", "reporting", "reference", "data_quality")
 # data_quality is built on DuckDB in both modes; these of its columns say when a file was seen
 RUN_TIMES = {"recorded_at", "checked_at", "retracted_at"}
-
-
-def java_major() -> int:
-    done = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
-    found = re.search(r'version "(\d+)', done.stderr)
-    return int(found.group(1)) if found else 0
 
 
 def table_rows(con: duckdb.DuckDBPyConnection, database: str, schema: str,
@@ -54,8 +48,7 @@ def same_cell(left: Any, right: Any) -> bool:
 @pytest.fixture(scope="module")
 def spark_build(tiny_build: TinyBuild, tmp_path_factory: pytest.TempPathFactory) -> TinyBuild:
     """The tiny network's landing, built with --engine spark in folders of its own."""
-    assert shutil.which("java") and java_major() >= 17, "Java 17 is missing: ./dev setup installs it"
-    import pyspark  # noqa: F401  (fails here, not inside dbt, when missing)
+    spark_available()  # Java 17 and pyspark: fails here, saying what is missing, not inside dbt
 
     before = os.environ.get("OUTCOMES_ENGINE")
     built = build_by_cli(tmp_path_factory.mktemp("spark_build"), tiny_build.landing, "--engine", "spark")

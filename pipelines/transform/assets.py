@@ -141,6 +141,7 @@ def describe_test(metadata: Mapping[str, Any]) -> str:
 TRANSLATOR = OutcomesTranslator(settings=DagsterDbtTranslatorSettings(
     enable_asset_checks=True, enable_duplicate_source_asset_keys=True))
 MANIFEST = ensure_manifest(outcomes_dbt_project)
+DBT_TARGET = Path(outcomes_dbt_project.target_path)  # dagster-dbt's per-call folders are made in it
 
 
 def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: str) -> Iterator[Any]:
@@ -165,9 +166,8 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     # variable when the whole step is selected, and selects tests itself when a subset is.
     os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
     args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if refresh.full else [])]
-    target = Path(outcomes_dbt_project.target_path)
-    prune_run_targets(target, context.op_def.name)
-    scrub_unfinished(target, context.op_def.name)
+    prune_run_targets(DBT_TARGET, context.op_def.name)
+    scrub_unfinished(DBT_TARGET, context.op_def.name)
     with _environment(refresh.env()):  # dagster-dbt hands the process a copy of os.environ
         if on == "duckdb":
             yield from _invoke(context, dbt.cli(args, context=context, raise_on_error=False))
@@ -197,7 +197,7 @@ def _build_on_spark(context: AssetExecutionContext, dbt: DbtCliResource, args: l
     if on_duckdb:
         # dagster-dbt puts its own --select after a runtime one: this call gets its selection
         # alone, and its events are matched to the step's assets by the stream below
-        folder = Path(outcomes_dbt_project.target_path) / f"{context.op_def.name}-{context.run_id[:7]}-duckdb"
+        folder = DBT_TARGET / f"{context.op_def.name}-{context.run_id[:7]}-duckdb"
         invocation = dbt.cli([*args, "--select", " ".join(on_duckdb)], manifest=MANIFEST,
                              dagster_dbt_translator=TRANSLATOR, target_path=folder, raise_on_error=False)
         yield from _invoke(context, invocation)
@@ -221,7 +221,7 @@ def _invoke(context: AssetExecutionContext, invocation: DbtCliInvocation) -> Ite
     """One dbt call's events, as dbt finishes each node; a failed call stops the step naming
     what failed (dbt_output.build_failure), with no row value in the message."""
     yield from _redacted_stream(context, invocation)
-    keep_partial_parse(invocation.target_path, Path(outcomes_dbt_project.target_path))
+    keep_partial_parse(invocation.target_path, DBT_TARGET)
     if invocation.process.wait() != 0:
         results = json.loads(results_file.read_text()).get("results", []) \
             if (results_file := invocation.target_path / "run_results.json").exists() else []

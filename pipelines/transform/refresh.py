@@ -27,6 +27,7 @@ from datetime import date, timedelta
 import duckdb
 
 from pipelines.contract import EXPORTS
+from pipelines.partitions import listed_months
 from pipelines.sql import has_table, transaction
 from pipelines.transform.project import DBT_DIR, DBT_SOURCES
 from pipelines.validate.lake import month_fingerprints
@@ -63,7 +64,7 @@ class Refresh:
             return f"every month ({self.reason})"
         if not self.months:
             return f"no month ({self.reason})"
-        return f"{len(self.months)} month(s) {_span(self.months)} ({self.reason})"
+        return f"{len(self.months)} month(s) {listed_months(self.months)} ({self.reason})"
 
 
 def project_sha256(engine: str = "duckdb") -> str:
@@ -125,7 +126,3 @@ def record_refresh(con: duckdb.DuckDBPyConnection, refresh: Refresh, run_id: str
             con.executemany("INSERT INTO transform.staged_months VALUES (?, ?, ?, ?)",
                             [[export, month, rows, digest] for (export, month), (rows, digest)
                              in sorted(refresh.staged.items())])
-
-
-def _span(months: tuple[str, ...]) -> str:
-    return f"{months[0]}..{months[-1]}" if len(months) > 3 else ", ".join(months)

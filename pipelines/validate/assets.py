@@ -22,7 +22,7 @@ from dagster_duckdb import DuckDBResource
 from pipelines import contract
 from pipelines.check_results import evaluations
 from pipelines.ingest.assets import OWNERS, raw_asset_key
-from pipelines.partitions import monthly_partitions
+from pipelines.partitions import listed_months, monthly_partitions
 from pipelines.redaction import values_withheld
 from pipelines.settings import ENV_MAX_QUARANTINED_SHARE, share
 from pipelines.validate.lake import sync_lake
@@ -48,10 +48,6 @@ def _loaded_months(con: duckdb.DuckDBPyConnection, export_name: str, months: lis
         [export_name, months],
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def _months(months: list[str]) -> str:
-    return "none" if not months else ", ".join(months) if len(months) <= 3 else f"{months[0]}..{months[-1]}"
 
 
 def _counts(result: StageResult | None, reasons: dict[str, int]) -> dict[str, MetadataValue]:
@@ -162,8 +158,8 @@ def build_staging_asset(export_name: str) -> AssetsDefinition:
             too_many = over_limit(con, export_name, [*results, *earlier], limit)
             lake = sync_lake(con, Path(duckdb.database).parent, export_name)
             if lake.written or lake.removed:
-                context.log.info(f"{export_name}: lake partitions written {_months(lake.written)}, "
-                                 f"removed {_months(lake.removed)}")
+                context.log.info(f"{export_name}: lake partitions written {listed_months(lake.written)}, "
+                                 f"removed {listed_months(lake.removed)}")
         by_month = {r.month: r for r in results}
         # Counts per partition (issue #16): each month's materialization says what that month holds.
         for month in context.partition_keys:

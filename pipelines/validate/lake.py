@@ -125,9 +125,7 @@ def _write_partitions(con: duckdb.DuckDBPyConnection, warehouse: Path, export: s
 
 
 def _remove_partition(warehouse: Path, export: str, month: str) -> None:
-    folder = partition_path(warehouse, export, month).parent
-    (folder / PARTITION_FILE).unlink(missing_ok=True)
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(partition_path(warehouse, export, month).parent, ignore_errors=True)
 
 
 def sync_lake(con: duckdb.DuckDBPyConnection, warehouse: Path, export: str) -> LakeSync:
