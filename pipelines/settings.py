@@ -266,6 +266,12 @@ def check_settings(settings: Settings) -> None:
         folder: Path = getattr(settings, name)
         if folder.exists() and not folder.is_dir():
             raise SettingsError(f"{flag} / {env}: {folder} is a file; the {name} must be a folder")
+    # DuckDB and Spark SQL name the build file, the staging lake and Spark's tables by path inside
+    # quoted SQL (dbt/models/sources.yml, dbt/macros/lake_sources.sql, the lake's COPY, publish's
+    # ATTACH): a quote or a backslash in the path would end or escape those strings.
+    if any(char in str(settings.warehouse) for char in "'`\\"):
+        raise SettingsError(f"--warehouse / {ENV_WAREHOUSE}: {settings.warehouse} contains a quote or a "
+                            "backslash; choose a folder without them (DuckDB and Spark SQL name its files)")
     id_patterns()
     clinic_timezone()
     for name in SHARE_DEFAULTS:

@@ -269,6 +269,20 @@ def test_a_warehouse_that_is_a_file_is_one_line(settings: Settings, landing: Pat
     assert "OUTCOMES_WAREHOUSE: " in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["it's", "back`tick", "back\\slash"])
+def test_a_warehouse_path_sql_cannot_quote_is_one_line(name: str, settings: Settings, landing: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The path goes into DuckDB's and Spark's SQL as a quoted string (a warehouse in /tmp/it's/
+    failed in validate with a SQL parser error): refused before anything is written."""
+    folder = settings.warehouse.parent / name / "warehouse"
+    monkeypatch.setenv("OUTCOMES_WAREHOUSE", str(folder))
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "contains a quote or a backslash" in err, err
+    assert not folder.exists()
+
+
 @pytest.mark.slow
 def test_definitions_validate_with_the_dagster_cli(settings: Settings) -> None:
     dagster = Path(sys.executable).with_name("dagster")
