@@ -47,3 +47,32 @@
 {% macro spark__month_text(timestamp) -%}
     date_format({{ timestamp }}, 'yyyy-MM')
 {%- endmacro %}
+
+
+{# `day` (a date) plus `months` calendar months, as a date; a day past the end of the target
+   month becomes its last day on both engines (31 January + 1 month = 28 or 29 February). #}
+{% macro add_months(day, months) -%}
+    {{ return(adapter.dispatch('add_months', 'outcomes')(day, months)) }}
+{%- endmacro %}
+
+{% macro duckdb__add_months(day, months) -%}
+    {{ duckdb_only("cast(cast(" ~ day ~ " as date) + to_months(cast(" ~ months ~ " as integer)) as date)") }}
+{%- endmacro %}
+
+{% macro spark__add_months(day, months) -%}
+    add_months(cast({{ day }} as date), cast({{ months }} as integer))
+{%- endmacro %}
+
+
+{# `day` (a date) plus `days` calendar days (negative goes back), as a date. #}
+{% macro add_days(day, days) -%}
+    {{ return(adapter.dispatch('add_days', 'outcomes')(day, days)) }}
+{%- endmacro %}
+
+{% macro duckdb__add_days(day, days) -%}
+    {{ duckdb_only("cast(cast(" ~ day ~ " as date) + cast(" ~ days ~ " as integer) as date)") }}
+{%- endmacro %}
+
+{% macro spark__add_days(day, days) -%}
+    date_add(cast({{ day }} as date), cast({{ days }} as integer))
+{%- endmacro %}
