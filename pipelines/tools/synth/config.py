@@ -73,9 +73,10 @@ class SynthConfig:
 # Vitals rows are ~140 per non-cancelled session (28 time points x 5 measures); patient
 # counts were tuned by measurement to reach the intended vitals volume.
 SCALES: dict[str, SynthConfig] = {
-    # small: the demo of `outcomes run`; a year, so the report has a trend, and enough patients
-    # per month that the network rows survive small-cell suppression.
-    "small": SynthConfig(sites=4, patients=1_000, months=12, start_month="2025-01"),
+    # small: the demo of `outcomes run`; 18 months, so the report has a trend and the first
+    # cohorts' 12-month PHQ-9 windows (12 months + 60 days) close, and enough patients per month
+    # that the network rows survive small-cell suppression.
+    "small": SynthConfig(sites=4, patients=1_500, months=18, start_month="2025-01"),
     "medium": SynthConfig(sites=20, patients=4_900, months=24, start_month="2024-01"),
     "large": SynthConfig(sites=100, patients=28_000, months=36, start_month="2023-01"),
     "xl": SynthConfig(sites=200, patients=56_000, months=36, start_month="2023-01"),
@@ -255,6 +256,20 @@ BASELINE_SAME_MORNING_SHARE = 0.15
 FOLLOW_UP_DAYS = (28.0, 5.0, 14, 42)  # mean, SD, low, high after course start
 POST_INFUSION_SAME_DAY_SHARE = 0.6
 # Share of scheduled administrations that never happen, by occasion.
+# Monitoring after the induction (measurement-based care): a share of the courses completed
+# answer PHQ-9 (mood indications) and PCL-5 (PTSD) about monthly after the induction follow-up,
+# without a session, each contact with a chance of staying in monitoring (the next one is never
+# answered once a patient leaves). The effect reached by the induction fades towards a floor at a
+# per-course pace. These shapes are design choices of this project (clinical-definitions.md has
+# no follow-up figures beyond the induction); they give the 4-8 month and 12-month PHQ-9 windows
+# of HEDIS DRR-E, CMS159 and NQF 1885 something to find.
+MONITORING_SHARE = 0.7  # of completed courses
+MONITORING_INTERVAL_DAYS = (30.0, 6.0, 21, 45)  # mean, SD, low, high between contacts
+MONITORING_RETENTION = 0.92  # chance of answering the next contact: 0.92^10 = 43% still answer at 10 months
+MONITORING_MAX_CONTACTS = 18
+EFFECT_FLOOR = 0.7  # share of the induction's effect kept in the long run
+EFFECT_HALF_LIFE_DAYS = (120.0, 0.6)  # lognormal median and sigma of the fade's half-life
+MONITORING_OCCASION_SD = 0.08  # relative noise of each monitoring score
 MISSED_SHARE = {"baseline": 0.05, "post_infusion": 0.12, "follow_up": 0.20, "follow_up_dropout": 0.40,
                 "booster": 0.15, "cadss": 0.08}
 INCOMPLETE_SHARE = 0.02  # administrations with one item left blank (row absent)

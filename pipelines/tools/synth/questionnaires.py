@@ -68,6 +68,46 @@ def _kept(rng: np.random.Generator, frame: pl.DataFrame, missed: float | np.ndar
     return frame.filter(pl.Series(rng.random(frame.height) >= missed))
 
 
+def _monitoring(
+    rng: np.random.Generator, firsts: pl.DataFrame, follow_at: np.ndarray, ptsd: np.ndarray,
+    mood: np.ndarray, pcl_b: np.ndarray, pcl_r: np.ndarray, phq_b: np.ndarray, phq_r: np.ndarray,
+) -> list[pl.DataFrame]:
+    """Monitoring contacts after the induction follow-up (config: MONITORING_*, EFFECT_*).
+
+    A monitored course answers K contacts, K geometric (each next contact answered with
+    MONITORING_RETENTION), spaced about a month apart; at t days after the course's start the
+    induction's effect is EFFECT_FLOOR + (1 - EFFECT_FLOOR) * 0.5 ** ((t - follow-up day) / half-life).
+    """
+    nc = firsts.height
+    monitored = firsts["completed"].to_numpy() & (rng.random(nc) < cfg.MONITORING_SHARE)
+    n_contacts = np.where(
+        monitored, np.minimum(rng.geometric(1 - cfg.MONITORING_RETENTION, nc), cfg.MONITORING_MAX_CONTACTS), 0
+    )
+    median, sigma = cfg.EFFECT_HALF_LIFE_DAYS
+    half_life = median * np.exp(sigma * rng.standard_normal(nc))
+    course = np.repeat(np.arange(nc), n_contacts)
+    mean, sd, low, high = cfg.MONITORING_INTERVAL_DAYS
+    gap = np.clip(np.round(rng.normal(mean, sd, len(course))), low, high).astype(int)
+    # days after the induction follow-up: the running sum of the gaps within each course
+    running = np.concatenate([[0], np.cumsum(gap)])
+    course_first = np.repeat(np.cumsum(n_contacts) - n_contacts, n_contacts)
+    after_follow_up = running[1:] - running[course_first]
+    effect = cfg.EFFECT_FLOOR + (1 - cfg.EFFECT_FLOOR) * 0.5 ** (after_follow_up / half_life[course])
+    day = follow_at[course].astype("datetime64[D]") + after_follow_up
+    at = _at_day_time(day, 9 * 60, 20 * 60, rng)
+    noise = rng.normal(0.0, cfg.MONITORING_OCCASION_SD, len(course))
+    pid = firsts["patient_id"].gather(course)
+    pcl_target = pcl_b[course] * (1 - (0.95 * pcl_r[course] * effect + noise))
+    phq_target = phq_b[course] * (1 - (phq_r[course] * effect + noise))
+    item9 = rng.binomial(3, np.clip(cfg.PHQ9_ITEM9_WEIGHT * np.clip(phq_target, 0, 27) / 27, 0, 1))
+    is_ptsd, is_mood = ptsd[course], mood[course]
+    return [
+        _frame(pid, None, "PCL5", at, pcl_target, "monitoring").filter(pl.Series(is_ptsd)),
+        _frame(pid, None, "PHQ9", at + _minutes(np.full(len(course), 4)), phq_target, "monitoring",
+               item9).filter(pl.Series(is_mood)),
+    ]
+
+
 def plan_administrations(net: Network, sessions: pl.DataFrame) -> pl.DataFrame:
     """Every administration of the period, sorted by time, with its response_id and month."""
     config = net.config
@@ -149,6 +189,9 @@ def plan_administrations(net: Network, sessions: pl.DataFrame) -> pl.DataFrame:
     ]
     for part, mask in zip(fu, (ptsd, mood, mood), strict=True):
         parts.append(part.filter(pl.Series(rng.random(part.height) >= fu_missed[mask])))
+
+    # --- monitoring after the induction: about monthly PHQ-9 / PCL-5 without a session --------
+    parts += _monitoring(rng, firsts, follow_at, ptsd, mood, pcl_b, pcl_r, phq_b, phq_r)
 
     # --- per session: post-infusion and pre-booster PCL-5, CADSS at ~40 minutes ----------------
     course_pos = {int(c): i for i, c in enumerate(firsts["course_idx"].to_list())}
