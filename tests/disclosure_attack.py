@@ -467,6 +467,47 @@ def attack_response_rates(attack: Attack, con: duckdb.DuckDBPyConnection) -> Non
     _site_sums(attack, sums, "ALL = sum of sites (response_rates)")
 
 
+# The standard measures' published rules (docs/querying.md, the quality_measure_rates seed): all
+# index-event rates of a cohort month and site count the same index events; a remission (< 5 from
+# an index score > 9) is a fall of more than 50%, so every remitter is a responder; a response
+# needs a follow-up score.
+QUALITY_INDEX_MEASURES = ("DRR-E", "CMS159", "NQF1885")
+QUALITY_NESTED = (
+    (("DRR-E", "remission"), ("DRR-E", "response")),
+    (("DRR-E", "response"), ("DRR-E", "follow_up")),
+    (("CMS159", "remission"), ("NQF1885", "response")),
+)
+
+
+def attack_quality_measures(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    keys = ["cohort_month", "site_id", "measure_id", "measure"]
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    rates: dict[tuple, dict[tuple[str, str], Quantity]] = defaultdict(dict)
+    for row in _rows(con, "quality_measures"):
+        cohort, site, rate = row["cohort_month"], row["site_id"], (row["measure_id"], row["measure"])
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("quality_measures", row, keys, column)
+
+        population = "index_events" if rate[0] in QUALITY_INDEX_MEASURES else rate
+        denominator = attack.count(
+            ("quality_denominator", population, cohort, site), row["n_denominator"], at("n_denominator")
+        )
+        numerator = attack.count(
+            ("quality_numerator", *rate, cohort, site), row["n_numerator"], at("n_numerator")
+        )
+        sums[("quality_denominator", population, cohort)][site] = denominator
+        sums[("quality_numerator", *rate, cohort)][site] = numerator
+        rates[(cohort, site)][rate] = numerator
+        attack.at_most(numerator, denominator, "numerator <= denominator")
+        attack.rate_with_interval(row, at, "n_numerator", "n_denominator", (numerator, denominator))
+    for cell in rates.values():
+        for part, whole in QUALITY_NESTED:
+            if part in cell and whole in cell:
+                attack.at_most(cell[part], cell[whole], f"{' '.join(part)} <= {' '.join(whole)}")
+    _site_sums(attack, sums, "ALL = sum of sites (quality_measures)")
+
+
 def attack_response_by_infusion(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
     keys = ["cohort_month", "site_id", "instrument", "infusion_number"]
     sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
@@ -629,6 +670,7 @@ ATTACKS = {
     "ae_control_chart": attack_ae_control_chart,
     "response_rates": attack_response_rates,
     "response_by_infusion": attack_response_by_infusion,
+    "quality_measures": attack_quality_measures,
     "score_trajectories": attack_score_trajectories,
     "safety_signal_counts": attack_safety_signal_counts,
     "file_accounting": attack_data_quality,
@@ -650,6 +692,8 @@ MODELLED_COLUMNS = {
     "ae_control_chart": {"n_sessions", "n_sessions_with_any_ae", "p", "p_bar", "ucl", "lcl", "signal"},
     "response_rates": {"n_eligible", "n_met", "n_missing_endpoint", "rate", "ci_low", "ci_high"},
     "response_by_infusion": {"infusion_number", "n_assessed", "n_responders", "rate", "ci_low", "ci_high"},
+    # is_provisional follows from cohort_month and the build's latest export month alone
+    "quality_measures": {"n_denominator", "n_numerator", "rate", "ci_low", "ci_high", "is_provisional"},
     "score_trajectories": {"timepoint", "n_courses", "mean_score", "ci_low", "ci_high"},
     "safety_signal_counts": {"n_sessions_given", "n_sessions"},
     "file_accounting": set(DATA_QUALITY_COUNTS),
@@ -697,6 +741,7 @@ SOURCES = {
         "marts.response_by_infusion",
         ["cohort_month", "site_id", "instrument", "infusion_number"],
     ),
+    "quality_measures": ("marts.quality_measures", ["cohort_month", "site_id", "measure_id", "measure"]),
     "score_trajectories": (
         "marts.score_trajectories",
         ["cohort_month", "site_id", "instrument", "timepoint"],
@@ -725,30 +770,31 @@ def mismatches_with_sources(con: duckdb.DuckDBPyConnection) -> list[Finding]:
     """
     findings = []
     for table, (source, keys) in SOURCES.items():
-        columns = [
-            c
-            for (c,) in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'reporting' AND table_name = ? "
-                "AND database_name = current_database() AND column_name <> 'suppressed_cells' "
-                "ORDER BY column_index",
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'reporting' "
+                "AND table_name = ? AND database_name = current_database() "
+                "AND column_name <> 'suppressed_cells' ORDER BY column_index",
                 [table],
             ).fetchall()
-        ]
-        if not columns:
+        )
+        if not types:
             findings.append(Finding(f"reporting.{table}", "table missing"))
             continue
         on = " AND ".join(f"r.{k} IS NOT DISTINCT FROM s.{k}" for k in keys)
-        values = [c for c in columns if c not in keys]
-        unequal = " OR ".join(
-            f"(r.{c} IS NOT NULL AND (s.{c} IS NULL OR "
-            f"abs(r.{c}::DOUBLE - s.{c}::DOUBLE) > 1e-12 * greatest(1, abs(s.{c}::DOUBLE))))"
-            for c in values
-        )
-        flags = ", ".join(
-            f"(r.{c} IS NOT NULL AND (s.{c} IS NULL OR "
-            f"abs(r.{c}::DOUBLE - s.{c}::DOUBLE) > 1e-12 * greatest(1, abs(s.{c}::DOUBLE)))) AS {c}"
-            for c in values
-        )
+        values = [c for c in types if c not in keys]
+
+        def differs(c: str, types: dict[str, str] = types) -> str:
+            """A shown value unlike its source's: numbers within 1e-12, everything else exactly."""
+            if types[c] in ("VARCHAR", "DATE", "BOOLEAN"):
+                return f"(r.{c} IS NOT NULL AND r.{c} IS DISTINCT FROM s.{c})"
+            return (
+                f"(r.{c} IS NOT NULL AND (s.{c} IS NULL OR "
+                f"abs(r.{c}::DOUBLE - s.{c}::DOUBLE) > 1e-12 * greatest(1, abs(s.{c}::DOUBLE))))"
+            )
+
+        unequal = " OR ".join(differs(c) for c in values)
+        flags = ", ".join(f"{differs(c)} AS {c}" for c in values)
         rows = con.execute(f"""
             SELECT {", ".join(f"coalesce(r.{k}, s.{k})::VARCHAR" for k in keys)},
                    r.{keys[0]} IS NULL AS only_source, s.{keys[0]} IS NULL AS only_published, {flags}
