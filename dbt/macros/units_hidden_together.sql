@@ -9,12 +9,15 @@
     So the decision is made once per unit (block keys + site, e.g. cohort month x instrument x
     site) and applies to every row of the block (every infusion, and the baseline):
       1. primary: the unit has a count of 1 to var('small_cell_max') in any row;
-      2. complementary: the block needs one more unit hidden when, in some row (step), exactly
-         one primary unit has a non-zero count (it would be the ALL row minus the shown sites;
-         a zero is shown or absent elsewhere), or the primary units' counts add up to 1-10.
-         The unit added is the non-primary one with the smallest total whose every count is
-         above the threshold (so every step's hidden sum exceeds it), ties by site id; when no
-         unit qualifies, the block's ALL rows are hidden instead.
+      2. complementary: the block needs one more unit hidden when, in some row (step) whose
+         ALL cell is shown (not itself 1-10), exactly one primary unit has a non-zero count (it
+         would be the ALL row minus the shown sites; a zero is shown or absent elsewhere), or
+         the primary units' counts add up to 1-10.
+         The unit added is the non-primary one with the smallest total whose count is above
+         the threshold at every step where the primary units' counts are not all zero (so each
+         such step's hidden sum exceeds it; where they are all zero there is nothing to
+         protect, and a zero may be shown), ties by site id; when no unit qualifies, the
+         block's ALL rows are hidden instead.
     Output: one row per unit (is_hidden) and one per block for the total (`part` = total:
     is_hidden when the ALL rows must go), for suppress_small_cells(hidden_by=...).
 
@@ -43,7 +46,6 @@ units as (
         {{ blocks }},
         {{ part }},
         coalesce(bool_or(n between 1 and {{ max_shown_small }}), false) as is_primary,
-        min(n) as smallest,
         sum(n) as size
 
     from site_cells
@@ -55,8 +57,10 @@ steps as (
 
     select
         {{ blocks }},
+        step,
         coalesce(sum(n) filter (where units.is_primary), 0) as primary_sum,
-        count(*) filter (where units.is_primary and n > 0) as primary_non_zero
+        count(*) filter (where units.is_primary and n > 0) as primary_non_zero,
+        coalesce(sum(n), 0) as step_total
 
     from site_cells
     inner join units using ({{ blocks }}, {{ part }})
@@ -69,7 +73,23 @@ blocks_to_complete as (
     select {{ blocks }}
     from steps
     group by {{ blocks }}
-    having bool_or(primary_non_zero = 1 or primary_sum between 1 and {{ max_shown_small }})
+    -- a step whose ALL cell is itself 1-10 is hidden by its own count and needs no complement
+    having bool_or(
+        step_total not between 1 and {{ max_shown_small }}
+        and (primary_non_zero = 1 or primary_sum between 1 and {{ max_shown_small }})
+    )
+
+),
+
+-- units above the threshold at every step where the primary units' counts are not all zero
+covering_units as (
+
+    select site_cells.{{ block_keys | join(', site_cells.') }}, site_cells.{{ part }}
+    from site_cells
+    inner join steps
+        on {% for key in block_keys %}site_cells.{{ key }} = steps.{{ key }} and {% endfor %}site_cells.step = steps.step
+    group by site_cells.{{ block_keys | join(', site_cells.') }}, site_cells.{{ part }}
+    having bool_and(steps.primary_sum = 0 or site_cells.n > {{ max_shown_small }})
 
 ),
 
@@ -84,7 +104,8 @@ candidate_complements as (
         ) as preference
     from units
     inner join blocks_to_complete using ({{ blocks }})
-    where not units.is_primary and units.smallest > {{ max_shown_small }}
+    inner join covering_units using ({{ blocks }}, {{ part }})
+    where not units.is_primary
 
 ),
 
@@ -122,12 +143,14 @@ anti join complements using ({{ blocks }})
     The hidden_by expression for a count decided by units_hidden_together, joined to the row as
     unit_is_hidden: a non-zero site cell follows its unit (hidden when the unit is unknown: fail
     closed), an ALL cell is hidden when it is itself 1-10 or its block has no complement. Zeros
-    are shown, as everywhere (score_trajectories has no row for them at all).
+    are shown, as everywhere (score_trajectories has no row for them at all): an ALL of 0 says
+    only what its sites' shown zeros say.
 #}
 {% macro hidden_with_unit(count, part='site_id', total='ALL') -%}
     case
         when {{ part }} = '{{ total }}'
-            then coalesce(unit_is_hidden, false) or {{ count }} between 1 and {{ var('small_cell_max') }}
+            then (coalesce(unit_is_hidden, false) and {{ count }} <> 0)
+                or {{ count }} between 1 and {{ var('small_cell_max') }}
         else {{ count }} <> 0 and coalesce(unit_is_hidden, true)
     end
 {%- endmacro %}
