@@ -24,6 +24,9 @@ INSTRUMENT_ORDER = ("PCL5", "PHQ9", "GAD7")
 HEADLINE_MEASURES = ("response", "remission")
 CHART_INSTRUMENTS = ("PCL5", "PHQ9")  # by infusion; trajectories add GAD-7 when it has response rows
 SAFETY_REASONS = ("any", "grade_3_plus", "serious", "item9_rise")
+# The standard measures' rates in the order the report lists them (reporting.quality_measures).
+QUALITY_RATES = (("DRR-E", "follow_up"), ("DRR-E", "remission"), ("DRR-E", "response"),
+                 ("CMS159", "remission"), ("NQF1885", "response"), ("DMS-E", "utilization"))
 
 
 def add_months(month: date, n: int) -> date:
@@ -100,6 +103,23 @@ class SiteData:
 
 
 @dataclass
+class QualityRate:
+    """One standard measure's rate as of the report month: only cohorts whose windows have closed count.
+
+    A cohort is closed when its last window ends by the report month's last day
+    (reporting.quality_measures.window_closes_on); younger cohorts are provisional and never shown.
+    """
+
+    measure_id: str
+    measure: str
+    definition: Row  # reference.quality_measure_rates
+    latest_closed: Row | None  # the network row of the most recent closed cohort
+    latest_shown: Row | None  # the most recent closed cohort whose rate is shown (not suppressed)
+    n_open: int  # cohorts with index events or encounters whose windows are still open
+    first_closing: date | None  # when no cohort has closed: the day the first one will
+
+
+@dataclass
 class ReportData:
     """All figures of one month's report (month M; headline cohort M - rules.headline_lag_months)."""
 
@@ -127,6 +147,8 @@ class ReportData:
     vital_labels: dict[str, str]  # systolic_bp -> Systolic blood pressure (reference.measure_codes)
     sites: list[SiteData] = field(default_factory=list)
     suppressed_sites: list[str] = field(default_factory=list)  # sites with sessions in M but no section
+    quality: list[QualityRate] = field(default_factory=list)  # empty for a build without the measures
+    quality_index_min: int | None = None  # reference.quality_measure_rules: the lowest elevated PHQ-9
 
     @property
     def trend_start(self) -> date:
@@ -190,6 +212,43 @@ def _headline(con: duckdb.DuckDBPyConnection, cohort: date, site_id: str) -> lis
 def _control_series(con: duckdb.DuckDBPyConnection, site_id: str, first: date, last: date) -> list[Row]:
     return rows(con, "SELECT * FROM reporting.ae_control_chart WHERE site_id = ? AND month BETWEEN ? AND ? "
                      "ORDER BY month", [site_id, first, last])
+
+
+def last_day(month: date) -> date:
+    """The last day of `month`'s month."""
+    return date.fromordinal(add_months(month, 1).toordinal() - 1)
+
+
+def _quality_rates(con: duckdb.DuckDBPyConnection, month: date) -> list[QualityRate]:
+    """Each standard rate's closed and open network cohorts up to the report month."""
+    if not (has_table(con, "reporting", "quality_measures")
+            and has_table(con, "reference", "quality_measure_rates")):
+        return []
+    definitions = {(r["measure_id"], r["measure"]): r
+                   for r in rows(con, "SELECT * FROM reference.quality_measure_rates ORDER BY ALL")}
+    network = rows(con, "SELECT * FROM reporting.quality_measures WHERE site_id = 'ALL' "
+                        "AND cohort_month <= ? ORDER BY cohort_month", [month])
+    end = last_day(month)
+    found = []
+    for key in [k for k in QUALITY_RATES if k in definitions] + sorted(set(definitions) - set(QUALITY_RATES)):
+        cohorts = [r for r in network if (r["measure_id"], r["measure"]) == key]
+        closed = [r for r in cohorts if r["window_closes_on"] <= end]
+        open_ = [r for r in cohorts if r["window_closes_on"] > end]
+        found.append(QualityRate(
+            key[0], key[1], definitions[key],
+            latest_closed=closed[-1] if closed else None,
+            latest_shown=next((r for r in reversed(closed) if r["rate"] is not None), None),
+            n_open=len(open_),
+            first_closing=None if closed or not open_ else min(r["window_closes_on"] for r in open_),
+        ))
+    return found
+
+
+def _quality_index_min(con: duckdb.DuckDBPyConnection) -> int | None:
+    if not has_table(con, "reference", "quality_measure_rules"):
+        return None
+    found = con.execute("SELECT min(index_score_min) FROM reference.quality_measure_rules").fetchone()
+    return None if found is None else found[0]
 
 
 def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportData:
@@ -283,4 +342,6 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
         vital_labels=vital_labels,
         sites=sites,
         suppressed_sites=suppressed_sites,
+        quality=_quality_rates(con, month),
+        quality_index_min=_quality_index_min(con),
     )

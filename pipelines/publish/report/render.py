@@ -38,6 +38,24 @@ SUPPRESSED_TITLE = "suppressed (small cell)"
 SUPPRESSED_MARK = "*"
 
 INSTRUMENT_NAMES = {"PCL5": "PCL-5", "PHQ9": "PHQ-9", "GAD7": "GAD-7"}
+QUALITY_NAMES = {
+    ("DRR-E", "follow_up"): "DRR-E: follow-up PHQ-9 at 4-8 months",
+    ("DRR-E", "remission"): "DRR-E: remission at 4-8 months",
+    ("DRR-E", "response"): "DRR-E: response at 4-8 months",
+    ("CMS159", "remission"): "CMS159: remission at 12 months",
+    ("NQF1885", "response"): "NQF 1885: response at 12 months",
+    ("DMS-E", "utilization"): "DMS-E: PHQ-9 utilisation",
+}
+
+
+def quality_cohort(row: Mapping[str, Any]) -> str:
+    """A standard measure's cohort: its index month, or DMS-E's assessment period (which ends on the
+    day its window closes)."""
+    if row["measure_id"] == "DMS-E":
+        return f"{row['cohort_month']:%B}\u2013{row['window_closes_on']:%B %Y}"
+    return month_name(row["cohort_month"])
+
+
 MEASURE_NAMES = {
     "response": "Response",
     "remission": "Remission",
@@ -285,6 +303,7 @@ def environment(rules: ReportRules) -> Environment:
         instrument_name=instrument_name, measure_names=MEASURE_NAMES, reason_names=REASON_NAMES,
         export_names=EXPORT_NAMES, comparators=COMPARATORS, suppressed_title=SUPPRESSED_TITLE,
         suppressed_mark=SUPPRESSED_MARK, small_cell_max=rules.small_cell_max,
+        quality_names=QUALITY_NAMES, quality_cohort=quality_cohort,
     )
     env.filters["month_name"] = month_name
     return env
