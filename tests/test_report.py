@@ -297,9 +297,65 @@ def write_published(path: Path, month: str = MONTH, seed: int = 5) -> Path:
     _insert(con, "reporting.quarantine_reasons",
             {"export_month": "VARCHAR", "export": "VARCHAR", "reason": "VARCHAR", "n_rows": "BIGINT",
              "suppressed_cells": "VARCHAR[]"}, reasons)
+    _write_quality_measures(con, last, rng)
     con.execute("CHECKPOINT")
     con.close()
     return path
+
+
+def _write_quality_measures(con: duckdb.DuckDBPyConnection, last: date, rng: random.Random) -> None:
+    """reporting.quality_measures for 14 index months (and DMS-E periods) up to `last`, closing as the
+    mart computes it. DRR-E response of the last closed cohort is made small (suppressed), so the
+    report falls back to the one before; no 12-month window has closed yet at `last`."""
+    rates = {("DRR-E", "follow_up"): .5, ("DRR-E", "remission"): .3, ("DRR-E", "response"): .4,
+             ("CMS159", "remission"): .1, ("NQF1885", "response"): .15}
+    windows = {"DRR-E": (0, 240), "CMS159": (12, 60), "NQF1885": (12, 60)}
+    rows: list[dict[str, Any]] = []
+    for cohort in months_back(last, 14):
+        month_end = date.fromordinal(add_months(cohort, 1).toordinal() - 1)
+        for site, size in SITES.items():
+            denominator = max(0, round(rng.gauss(40, 4) * size))
+            for (measure_id, measure), share in rates.items():
+                months, days = windows[measure_id]
+                anchor = add_months(cohort, months) if months else cohort
+                anchor_end = date.fromordinal(add_months(anchor, 1).toordinal() - 1)
+                closes = date.fromordinal(anchor_end.toordinal() + days)
+                rows.append({"cohort_month": cohort, "site_id": site, "measure_id": measure_id,
+                             "measure": measure, "n_denominator": denominator,
+                             "n_numerator": round(denominator * share), "window_closes_on": closes,
+                             "_month_end": month_end})
+        if cohort.month in (1, 5, 9):
+            period_end = date.fromordinal(add_months(cohort, 4).toordinal() - 1)
+            for site, size in SITES.items():
+                denominator = max(0, round(rng.gauss(80, 4) * size))
+                rows.append({"cohort_month": cohort, "site_id": site, "measure_id": "DMS-E",
+                             "measure": "utilization", "n_denominator": denominator,
+                             "n_numerator": round(denominator * .8), "window_closes_on": period_end})
+    closing = {(r["cohort_month"], r["measure_id"], r["measure"]): r["window_closes_on"] for r in rows}
+    for row in rows:
+        row.pop("_month_end", None)
+    rows = _with_all(rows, ["cohort_month", "measure_id", "measure"], ["n_denominator", "n_numerator"])
+    end = date.fromordinal(add_months(last, 1).toordinal() - 1)
+    latest_closed = max(r["cohort_month"] for r in rows if r["measure_id"] == "DRR-E"
+                        and closing[(r["cohort_month"], "DRR-E", "response")] <= end)
+    for row in rows:
+        row["window_closes_on"] = closing[(row["cohort_month"], row["measure_id"], row["measure"])]
+        row["is_provisional"] = row["window_closes_on"] > end
+        row["adapted_from"] = f"adapted from {row['measure_id']} (test)"
+        row["exclusions_not_applied"] = "bipolar disorder (test)"
+        row["age_note"] = "18 and older (test)"
+        if (row["cohort_month"], row["measure_id"], row["measure"], row["site_id"]) == \
+                (latest_closed, "DRR-E", "response", "ALL"):
+            row["n_numerator"] = 9
+        row["rate"], row["ci_low"], row["ci_high"] = wilson(row["n_numerator"], row["n_denominator"])
+    suppress(rows, ["cohort_month", "measure_id", "measure"], ["n_denominator", "n_numerator"],
+             {c: ["n_denominator", "n_numerator"] for c in ("rate", "ci_low", "ci_high")})
+    _insert(con, "reporting.quality_measures",
+            {"cohort_month": "DATE", "site_id": "VARCHAR", "measure_id": "VARCHAR", "measure": "VARCHAR",
+             "n_denominator": "INTEGER", "n_numerator": "INTEGER", "rate": "DOUBLE", "ci_low": "DOUBLE",
+             "ci_high": "DOUBLE", "window_closes_on": "DATE", "is_provisional": "BOOLEAN",
+             "adapted_from": "VARCHAR", "exclusions_not_applied": "VARCHAR", "age_note": "VARCHAR",
+             "suppressed_cells": "VARCHAR[]"}, rows)
 
 
 @pytest.fixture(scope="module")
@@ -395,6 +451,39 @@ def test_headline_figures_come_from_the_network_row_of_the_cohort_two_months_bac
     assert f"{100 * rate:.1f}%" in row[1]
     assert f"{100 * low:.1f}&ndash;{100 * high:.1f}%" in row[1]
     assert f'<span class="count">{eligible:,}</span>' in row[1]
+
+
+def test_standard_measures_show_closed_cohorts_only(published: Path) -> None:
+    """Each standard rate shows its most recent network cohort whose windows have closed by the end
+    of the report month (June 2025): DRR-E's last closed cohort is October 2024 (31 October + 240
+    days = 28 June 2025; November's closes on 28 July). Its response count is small, so the row
+    falls back to September and says October is suppressed. No 12-month window has closed: the
+    row says so, and when the first closes (the first cohort, May 2024: 31 May 2025 + 60 days)."""
+    with duckdb.connect(str(published), read_only=True) as con:
+        data = read_report_data(con, MONTH)
+    by_rate = {(q.measure_id, q.measure): q for q in data.quality}
+    assert list(by_rate)[:5] == [("DRR-E", "follow_up"), ("DRR-E", "remission"), ("DRR-E", "response"),
+                                 ("CMS159", "remission"), ("NQF1885", "response")]
+    follow_up = by_rate[("DRR-E", "follow_up")]
+    assert follow_up.latest_closed["cohort_month"] == date(2024, 10, 1)
+    assert follow_up.latest_shown["cohort_month"] == date(2024, 10, 1)
+    assert follow_up.n_open == 8  # November 2024 .. June 2025
+    response = by_rate[("DRR-E", "response")]
+    assert response.latest_closed["cohort_month"] == date(2024, 10, 1)
+    assert response.latest_closed["rate"] is None
+    assert response.latest_shown["cohort_month"] == date(2024, 9, 1)
+    remission = by_rate[("CMS159", "remission")]
+    assert remission.latest_closed is None and remission.latest_shown is None
+    assert remission.first_closing == date(2025, 7, 30)
+    assert data.quality_index_min == 10
+
+    html = render_html(data)
+    section = html[html.index('id="standard-measures"'):html.index('id="safety"')]
+    assert "not certified" in section and "adapted from DRR-E (test)" in section
+    assert "later: October 2024, suppressed" in section
+    assert "No cohort has closed yet: the first closes on 30 July 2025." in section
+    assert "Exclusions not applied" in section and "bipolar disorder (test)" in section
+    assert_publishable(section)
 
 
 def test_an_unsuppressed_small_count_stops_the_report() -> None:
