@@ -479,10 +479,11 @@ def test_standard_measures_show_closed_cohorts_only(published: Path) -> None:
 
     html = render_html(data)
     section = html[html.index('id="standard-measures"'):html.index('id="safety"')]
-    assert "not certified" in section and "adapted from DRR-E (test)" in section
+    assert "not certified" in section and "HEDIS DRR-E, Depression Remission or Response" in section
     assert "later: October 2024, suppressed" in section
     assert "No cohort has closed yet: the first closes on 30 July 2025." in section
-    assert "Exclusions not applied" in section and "bipolar disorder (test)" in section
+    assert "Exclusions not applied" in section and "bipolar disorder, personality disorder" in section
+    assert "12-17 is not applicable" in section
     assert_publishable(section)
 
 
