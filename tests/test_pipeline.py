@@ -25,7 +25,7 @@ from pipelines.partitions import current_month, registration
 from pipelines.publish.report.data import SYNTHETIC_TEXT
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings, load_settings
-from pipelines.tools.synth import generate
+from pipelines.tools.synth import SCALES, generate
 from tests.conftest import TINY, TinyBuild, read_build
 
 
@@ -120,9 +120,13 @@ def test_demo_builds_the_synthetic_network_and_marks_every_output(
     assert sorted(p.name for p in (settings.landing / "sessions").iterdir())[0] == "sessions_2025-01.csv"
     assert raw_counts(settings)["sessions"] > 0
     assert published_build(settings)["synthetic"] is True
-    html = (settings.reports / "outcomes_2025-12.html").read_text()
+    last = SCALES["small"].month_labels[-1]  # the demo network's newest month, 2026-06
+    html = (settings.reports / f"outcomes_{last}.html").read_text()
     assert 'class="synthetic-banner"' in html and SYNTHETIC_TEXT.split(":")[0] in html
-    pages = pdf_page_texts(settings.reports / "outcomes_2025-12.pdf")
+    # its first cohorts' 12-month windows have closed: the report shows CMS159 rather than "none closed"
+    section = html[html.index('id="standard-measures"'):html.index('id="safety"')]
+    assert "April 2025" in section and "No cohort has closed yet" not in section
+    pages = pdf_page_texts(settings.reports / f"outcomes_{last}.pdf")
     assert len(pages) > 5 and all("SYNTHETIC DEMO DATA" in page for page in pages)
 
 
