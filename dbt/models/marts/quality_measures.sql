@@ -5,8 +5,8 @@
 -- period). One row per cohort month (the index PHQ-9's month; for DMS-E the first month of the
 -- assessment period), site (plus ALL) and rate: denominator, numerator, rate and Wilson 95%
 -- interval, as response_rates. window_closes_on: the day by which every window of the cohort
--- has closed; a cohort whose windows close after the last day of the latest export month is
--- provisional (its numerators can still grow). Every row names its source, the exclusions the
+-- has closed; a cohort whose windows close after the last day of the latest month both the
+-- sessions and the questionnaires exports have reached is provisional (it can still change). Every row names its source, the exclusions the
 -- exports cannot express, and the age strata.
 
 with index_rates as (select * from {{ ref('int_quality_measures__evaluated') }}),
@@ -45,15 +45,14 @@ counts as (
 
 ),
 
--- the last day of the latest export month: windows closing after it are still open
+-- the last day of the latest month both exports have reached (scores decide the numerators,
+-- sessions the populations): windows closing after it are still open
 data_through as (
 
-    select last_day(cast(max(export_month) || '-01' as date)) as last_exported_day
-    from (
-        select export_month from {{ ref('stg_sessions') }}
-        union all
-        select export_month from {{ ref('stg_questionnaires') }}
-    ) as exported
+    select last_day(cast(least(sessions.latest_month, questionnaires.latest_month) || '-01' as date))
+        as last_exported_day
+    from (select max(export_month) as latest_month from {{ ref('stg_sessions') }}) as sessions
+    cross join (select max(export_month) as latest_month from {{ ref('stg_questionnaires') }}) as questionnaires
 
 ),
 
