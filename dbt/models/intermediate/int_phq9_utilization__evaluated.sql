@@ -6,39 +6,11 @@
 
 with periods as (select * from {{ ref('phq9_assessment_periods') }}),
 
-depression_sessions as (
-
-    select
-        sessions.patient_id,
-        sessions.session_id,
-        sessions.site_id,
-        sessions.session_start,
-        make_date(year(sessions.session_start), periods.first_month, 1) as period_start
-
-    from {{ ref('stg_sessions') }} as sessions
-    inner join periods
-        on month(sessions.session_start) between periods.first_month and periods.last_month
-    where sessions.is_given
-        and sessions.indication in (
-            select indication from {{ ref('quality_measure_indications') }} where is_depression
-        )
-
-),
-
 encounters as (
 
-    select patient_id, period_start, site_id
-    from (
-        select
-            patient_id,
-            period_start,
-            site_id,
-            row_number() over (
-                partition by patient_id, period_start order by session_start, session_id
-            ) as session_order
-        from depression_sessions
-    ) as ordered
-    where session_order = 1
+    select patient_id, assessment_period_start as period_start, site_id
+    from {{ ref('int_depression_sessions__listed') }}
+    where is_first_of_assessment_period
 
 ),
 

@@ -8,39 +8,12 @@
 
 with rules as (select * from {{ ref('quality_measure_rules') }}),
 
-depression_sessions as (
-
-    select
-        sessions.patient_id,
-        sessions.session_id,
-        sessions.site_id,
-        sessions.session_start,
-        year({{ add_months('sessions.session_start', '1 - rules.intake_period_first_month') }}) as intake_year
-
-    from {{ ref('stg_sessions') }} as sessions
-    cross join rules
-    where sessions.is_given
-        and sessions.indication in (
-            select indication from {{ ref('quality_measure_indications') }} where is_depression
-        )
-
-),
-
 -- the population of each intake period, at the site of its first depression session
 population as (
 
     select patient_id, intake_year, site_id
-    from (
-        select
-            patient_id,
-            intake_year,
-            site_id,
-            row_number() over (
-                partition by patient_id, intake_year order by session_start, session_id
-            ) as session_order
-        from depression_sessions
-    ) as ordered
-    where session_order = 1
+    from {{ ref('int_depression_sessions__listed') }}
+    where is_first_of_intake_period
 
 ),
 
