@@ -259,17 +259,24 @@ POST_INFUSION_SAME_DAY_SHARE = 0.6
 # Monitoring after the induction (measurement-based care): a share of the courses completed
 # answer PHQ-9 (mood indications) and PCL-5 (PTSD) about monthly after the induction follow-up,
 # without a session, each contact with a chance of staying in monitoring (the next one is never
-# answered once a patient leaves). The effect reached by the induction fades towards a floor at a
-# per-course pace. These shapes are design choices of this project (clinical-definitions.md has
-# no follow-up figures beyond the induction); they give the 4-8 month and 12-month PHQ-9 windows
-# of HEDIS DRR-E, CMS159 and NQF 1885 something to find.
+# answered once a patient leaves). Share, spacing and retention are design choices of this
+# project (clinical-definitions.md has no follow-up figures beyond the induction).
 MONITORING_SHARE = 0.7  # of completed courses
 MONITORING_INTERVAL_DAYS = (30.0, 6.0, 21, 45)  # mean, SD, low, high between contacts
 MONITORING_RETENTION = 0.92  # chance of answering the next contact: 0.92^10 = 43% still answer at 10 months
 MONITORING_MAX_CONTACTS = 18
-EFFECT_FLOOR = 0.7  # share of the induction's effect kept in the long run
-EFFECT_HALF_LIFE_DAYS = (120.0, 0.6)  # lognormal median and sigma of the fade's half-life
 MONITORING_OCCASION_SD = 0.08  # relative noise of each monitoring score
+# Relapse after the induction, from the induction follow-up on. KetECT (Ekstrand et al. 2022, Int
+# J Neuropsychopharmacol 25:339, ketamine arm): 70% of remitters relapsed within 12 months, a
+# median of 57 days in remission; Murrough et al. 2013 (Biol Psychiatry 74:250): a median of 18
+# days to relapse after six infusions without maintenance. A relapsing course keeps its effect
+# until its relapse day (exponential, median RELAPSE_MEDIAN_DAYS), then loses most of it over
+# about three weeks. Boosters doubling the time to relapse is a design choice of this project.
+RELAPSE_SHARE = 0.70
+RELAPSE_MEDIAN_DAYS = 57.0
+BOOSTER_RELAPSE_FACTOR = 2.0  # courses with maintenance sessions relapse this much later
+RELAPSED_EFFECT = 0.25  # share of the induction's effect left after a relapse
+RELAPSE_ONSET_DAYS = 21.0
 MISSED_SHARE = {"baseline": 0.05, "post_infusion": 0.12, "follow_up": 0.20, "follow_up_dropout": 0.40,
                 "booster": 0.15, "cadss": 0.08}
 INCOMPLETE_SHARE = 0.02  # administrations with one item left blank (row absent)

@@ -68,23 +68,34 @@ def _kept(rng: np.random.Generator, frame: pl.DataFrame, missed: float | np.ndar
     return frame.filter(pl.Series(rng.random(frame.height) >= missed))
 
 
+def relapse_effect(after: np.ndarray, relapse_day: np.ndarray) -> np.ndarray:
+    """Share of the induction's effect left `after` days past the induction follow-up for a course
+    relapsing on `relapse_day` (inf: never): all of it before, then down to RELAPSED_EFFECT over
+    RELAPSE_ONSET_DAYS."""
+    into = np.clip((after - relapse_day) / cfg.RELAPSE_ONSET_DAYS, 0.0, 1.0)
+    return 1.0 - (1.0 - cfg.RELAPSED_EFFECT) * into
+
+
 def _monitoring(
     rng: np.random.Generator, firsts: pl.DataFrame, follow_at: np.ndarray, ptsd: np.ndarray,
     mood: np.ndarray, pcl_b: np.ndarray, pcl_r: np.ndarray, phq_b: np.ndarray, phq_r: np.ndarray,
 ) -> list[pl.DataFrame]:
-    """Monitoring contacts after the induction follow-up (config: MONITORING_*, EFFECT_*).
+    """Monitoring contacts after the induction follow-up (config: MONITORING_*, RELAPSE_*).
 
     A monitored course answers K contacts, K geometric (each next contact answered with
-    MONITORING_RETENTION), spaced about a month apart; at t days after the course's start the
-    induction's effect is EFFECT_FLOOR + (1 - EFFECT_FLOOR) * 0.5 ** ((t - follow-up day) / half-life).
+    MONITORING_RETENTION), spaced about a month apart. A share of courses relapses (RELAPSE_SHARE)
+    on a day drawn from an exponential with median RELAPSE_MEDIAN_DAYS after the follow-up (later
+    with boosters); the scores follow `relapse_effect`.
     """
     nc = firsts.height
     monitored = firsts["completed"].to_numpy() & (rng.random(nc) < cfg.MONITORING_SHARE)
     n_contacts = np.where(
         monitored, np.minimum(rng.geometric(1 - cfg.MONITORING_RETENTION, nc), cfg.MONITORING_MAX_CONTACTS), 0
     )
-    median, sigma = cfg.EFFECT_HALF_LIFE_DAYS
-    half_life = median * np.exp(sigma * rng.standard_normal(nc))
+    relapses = rng.random(nc) < cfg.RELAPSE_SHARE
+    relapse_day = rng.exponential(cfg.RELAPSE_MEDIAN_DAYS / np.log(2), nc)
+    boosted = firsts["boosted"].fill_null(False).to_numpy()
+    relapse_day = np.where(relapses, relapse_day * np.where(boosted, cfg.BOOSTER_RELAPSE_FACTOR, 1.0), np.inf)
     course = np.repeat(np.arange(nc), n_contacts)
     mean, sd, low, high = cfg.MONITORING_INTERVAL_DAYS
     gap = np.clip(np.round(rng.normal(mean, sd, len(course))), low, high).astype(int)
@@ -92,7 +103,7 @@ def _monitoring(
     running = np.concatenate([[0], np.cumsum(gap)])
     course_first = np.repeat(np.cumsum(n_contacts) - n_contacts, n_contacts)
     after_follow_up = running[1:] - running[course_first]
-    effect = cfg.EFFECT_FLOOR + (1 - cfg.EFFECT_FLOOR) * 0.5 ** (after_follow_up / half_life[course])
+    effect = relapse_effect(after_follow_up, relapse_day[course])
     day = follow_at[course].astype("datetime64[D]") + after_follow_up
     at = _at_day_time(day, 9 * 60, 20 * 60, rng)
     noise = rng.normal(0.0, cfg.MONITORING_OCCASION_SD, len(course))
@@ -123,6 +134,8 @@ def plan_administrations(net: Network, sessions: pl.DataFrame) -> pl.DataFrame:
             pl.col("session_start").min().alias("first_given"),
             pl.col("session_id").sort_by("session_start").first().alias("first_session_id"),
         ), on="course_idx", how="inner")
+        .join(s.group_by("course_idx").agg(pl.col("booster").any().alias("boosted")), on="course_idx",
+              how="left")
         .join(net.courses, on="course_idx", how="left")
         .join(net.patients.select("patient_idx", "patient_id", "indication"), on="patient_idx", how="left")
         .sort("course_idx")
