@@ -14,6 +14,7 @@ utilization as (select * from {{ ref('int_phq9_utilization__evaluated') }}),
 measures as (select * from {{ ref('quality_measure_rates') }}),
 quality_windows as (select * from {{ ref('quality_measure_windows') }}),
 periods as (select * from {{ ref('phq9_assessment_periods') }}),
+coverage as (select * from {{ ref('int_export_coverage__summarized') }}),
 
 -- one row per denominator unit (index event, or patient with a depression session in a period)
 evaluated as (
@@ -42,17 +43,6 @@ counts as (
             'n_numerator': 'count(*) filter (where is_met)',
         },
     ) }}
-
-),
-
--- the last day of the latest month both exports have reached (scores decide the numerators,
--- sessions the populations): windows closing after it are still open
-data_through as (
-
-    select last_day(cast(least(sessions.latest_month, questionnaires.latest_month) || '-01' as date))
-        as last_exported_day
-    from (select max(export_month) as latest_month from {{ ref('stg_sessions') }}) as sessions
-    cross join (select max(export_month) as latest_month from {{ ref('stg_questionnaires') }}) as questionnaires
 
 ),
 
@@ -93,10 +83,10 @@ select
     closing.n_numerator,
     {{ rate_with_wilson_interval('closing.n_numerator', 'closing.n_denominator') }},
     closing.window_closes_on,
-    closing.window_closes_on > data_through.last_exported_day as is_provisional,
+    closing.window_closes_on > coverage.last_covered_day as is_provisional,
     closing.adapted_from,
     closing.exclusions_not_applied,
     closing.age_note
 
 from closing
-cross join data_through
+cross join coverage

@@ -29,6 +29,11 @@
         ending with the headline cohort. Design choice of this project.",
     'report_pchart_months': "Monthly report: the adverse-event p-chart shows this many months,
         ending with the report month. Design choice of this project.",
+    'relapse_survival_step_days': "Time to relapse in the reporting schema: the Kaplan-Meier curve
+        is published every this many days after the induction endpoint (reporting.relapse_survival).
+        Design choice of this project.",
+    'relapse_survival_max_days': "Time to relapse in the reporting schema: the last day of the
+        published Kaplan-Meier grid. Design choice of this project.",
 } %}
 {%- set not_vars = {'z_975': z_975()} %}
 
