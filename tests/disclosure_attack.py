@@ -18,6 +18,9 @@ independently of the suppression macro, so that a column the macro forgets is st
     responders <= assessed, held + malformed <= quarantined, ...);
   - data-quality accounting: rows_read = loaded + quarantined + collapsed, the `malformed_line`
     reason is the malformed count, quarantine reasons cover the quarantined rows;
+  - the standard measures' denominators shared by their rates and their nested numerators; assessed
+    responders at a durability checkpoint never above the responders; the relapse curve's
+    cumulative counts never falling, and its shown steps never a count of 1-10;
   - derived numbers: a rate times its denominator is its numerator, a Wilson interval gives
     back its numerator and denominator, a control limit gives back its month's sessions, a
     trailing p_bar times the pooled sessions is the pooled events, a signal bounds the events.
@@ -508,6 +511,73 @@ def attack_quality_measures(attack: Attack, con: duckdb.DuckDBPyConnection) -> N
     _site_sums(attack, sums, "ALL = sum of sites (quality_measures)")
 
 
+def attack_sustained_response(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    """Courses assessed at a checkpoint are induction responders: at most response_rates' n_met
+    (response) of the same cohort month, site and instrument."""
+    keys = ["cohort_month", "site_id", "instrument", "months_after_endpoint"]
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    for row in _rows(con, "sustained_response"):
+        cohort, site, instrument, months = (row[k] for k in keys)
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("sustained_response", row, keys, column)
+
+        assessed = attack.count(("sustained_assessed", cohort, instrument, months, site), row["n_assessed"],
+                                at("n_assessed"))
+        sustained = attack.count(("sustained", cohort, instrument, months, site), row["n_sustained"],
+                                 at("n_sustained"))
+        sums[("sustained_assessed", cohort, instrument, months)][site] = assessed
+        sums[("sustained", cohort, instrument, months)][site] = sustained
+        attack.at_most(sustained, assessed, "sustained <= assessed")
+        attack.at_most(assessed, ("response_rates", cohort, instrument, "response", site, "n_met"),
+                       "assessed responders <= responders (response_rates n_met)")
+        attack.rate_with_interval(row, at, "n_sustained", "n_assessed", (sustained, assessed))
+    _site_sums(attack, sums, "ALL = sum of sites (sustained_response)")
+
+
+def attack_relapse_survival(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    """The network's curve on its grid: cumulative relapses and censorings never fall, the courses
+    at risk at a point are those not relapsed or censored before it, and between two shown points
+    every difference of counts is a count of courses, so it must be 0 or above the threshold.
+    Survival and its interval are products over event times a reader does not have; they are
+    only checked for being hidden with their row."""
+    keys = ["instrument", "days"]
+    by_instrument: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for row in _rows(con, "relapse_survival"):
+        by_instrument[str(row["instrument"])].append(row)
+    for instrument, rows in by_instrument.items():
+        rows.sort(key=lambda r: int(r["days"]))
+        previous: dict[str, Quantity] | None = None
+        previous_row: dict[str, object] | None = None
+        first: Quantity = ("relapse_curve", instrument, "followed")
+        for row in rows:
+
+            def at(column: str, row: dict[str, object] = row) -> str:
+                return _where("relapse_survival", row, keys, column)
+
+            q = {c: attack.count(("relapse_curve", instrument, row["days"], c), row[c], at(c))
+                 for c in ("n_at_risk", "n_relapsed", "n_censored")}
+            for column in ("survival", "ci_low", "ci_high"):
+                attack.derived_beside_hidden(at(column), column, row[column], {"n_at_risk": row["n_at_risk"]})
+            if previous is not None and previous_row is not None:
+                for c in ("n_relapsed", "n_censored"):
+                    attack.at_most(previous[c], q[c], f"cumulative {c} never falls")
+                # at risk now = all followed (at risk on day 0) less the events before now: at most
+                # those less the events up to the point before, at least those less the events so far
+                attack.relate({q["n_at_risk"]: 1.0, first: -1.0, previous["n_relapsed"]: 1.0,
+                               previous["n_censored"]: 1.0}, -math.inf, 0, "at risk <= all less earlier")
+                attack.relate({q["n_at_risk"]: 1.0, first: -1.0, q["n_relapsed"]: 1.0, q["n_censored"]: 1.0},
+                              0, math.inf, "at risk >= all less the events so far")
+                for c in ("n_at_risk", "n_relapsed", "n_censored"):
+                    if row[c] is not None and previous_row[c] is not None:
+                        step = abs(int(row[c]) - int(previous_row[c]))
+                        if 1 <= step <= SMALL_CELL_MAX:
+                            attack.findings.append(Finding(at(c), f"differs from the point before by {step}"))
+            if previous is None:
+                first = q["n_at_risk"]
+            previous, previous_row = q, row
+
+
 def attack_response_by_infusion(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
     keys = ["cohort_month", "site_id", "instrument", "infusion_number"]
     sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
@@ -671,6 +741,8 @@ ATTACKS = {
     "response_rates": attack_response_rates,
     "response_by_infusion": attack_response_by_infusion,
     "quality_measures": attack_quality_measures,
+    "sustained_response": attack_sustained_response,
+    "relapse_survival": attack_relapse_survival,
     "score_trajectories": attack_score_trajectories,
     "safety_signal_counts": attack_safety_signal_counts,
     "file_accounting": attack_data_quality,
@@ -694,6 +766,9 @@ MODELLED_COLUMNS = {
     "response_by_infusion": {"infusion_number", "n_assessed", "n_responders", "rate", "ci_low", "ci_high"},
     # is_provisional follows from cohort_month and the build's latest export month alone
     "quality_measures": {"n_denominator", "n_numerator", "rate", "ci_low", "ci_high", "is_provisional"},
+    "sustained_response": {"months_after_endpoint", "n_assessed", "n_sustained", "rate", "ci_low", "ci_high",
+                           "is_provisional"},
+    "relapse_survival": {"days", "n_at_risk", "n_relapsed", "n_censored", "survival", "ci_low", "ci_high"},
     "score_trajectories": {"timepoint", "n_courses", "mean_score", "ci_low", "ci_high"},
     "safety_signal_counts": {"n_sessions_given", "n_sessions"},
     "file_accounting": set(DATA_QUALITY_COUNTS),
@@ -742,6 +817,26 @@ SOURCES = {
         ["cohort_month", "site_id", "instrument", "infusion_number"],
     ),
     "quality_measures": ("marts.quality_measures", ["cohort_month", "site_id", "measure_id", "measure"]),
+    "sustained_response": (
+        "marts.sustained_response",
+        ["cohort_month", "site_id", "instrument", "months_after_endpoint"],
+    ),
+    # the grid counted here, independently of the model, from the courses' times and the curve
+    "relapse_survival": (
+        """(SELECT g.instrument, g.days,
+                   count(*) FILTER (WHERE t.days_to_event >= g.days) AS n_at_risk,
+                   count(*) FILTER (WHERE t.has_relapsed AND t.days_to_event <= g.days) AS n_relapsed,
+                   count(*) FILTER (WHERE NOT t.has_relapsed AND t.days_to_event <= g.days) AS n_censored,
+                   coalesce(any_value(s.survival), 1.0) AS survival,
+                   any_value(s.ci_low) AS ci_low, any_value(s.ci_high) AS ci_high
+            FROM (SELECT DISTINCT instrument, days FROM reporting.relapse_survival) AS g
+            JOIN marts.relapse_times AS t ON t.instrument = g.instrument
+            LEFT JOIN LATERAL (SELECT * FROM marts.relapse_survival AS c
+                               WHERE c.instrument = g.instrument AND c.days <= g.days
+                               ORDER BY c.days DESC LIMIT 1) AS s ON true
+            GROUP BY g.instrument, g.days)""",
+        ["instrument", "days"],
+    ),
     "score_trajectories": (
         "marts.score_trajectories",
         ["cohort_month", "site_id", "instrument", "timepoint"],

@@ -3,9 +3,9 @@
 -- the courses still at risk, the relapses and censorings up to it, the survival (still in
 -- response) and its 95% interval at that day. Between two points the differences of these
 -- counts are counts of courses too, so a point is shown only while every point up to it has
--- more than small_cell_max courses at risk and, since the point before, relapses and censorings
--- each 0 or above small_cell_max; the curve stops (later points empty) at the first that does
--- not. Nothing is shown per site: sites are too small for a curve.
+-- more than small_cell_max courses at risk and, since the point before, a fall in the courses at
+-- risk, relapses and censorings each 0 or above small_cell_max; the curve stops (later points
+-- empty) at the first that does not. Nothing is shown per site: sites are too small for a curve.
 
 {%- set step = var('relapse_survival_step_days') %}
 {%- set last = var('relapse_survival_max_days') %}
@@ -76,6 +76,8 @@ checked as (
                  or n_relapsed - coalesce(lag(n_relapsed) over instrument_days, 0) > {{ small }})
             and (n_censored - coalesce(lag(n_censored) over instrument_days, 0) = 0
                  or n_censored - coalesce(lag(n_censored) over instrument_days, 0) > {{ small }})
+            and (coalesce(lag(n_at_risk) over instrument_days, n_at_risk) - n_at_risk = 0
+                 or coalesce(lag(n_at_risk) over instrument_days, n_at_risk) - n_at_risk > {{ small }})
             as is_point_safe
 
     from valued
