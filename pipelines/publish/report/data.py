@@ -120,6 +120,19 @@ class QualityRate:
 
 
 @dataclass
+class SustainedResponse:
+    """One instrument and checkpoint of reporting.sustained_response as of the report month (closed
+    cohorts only, as for QualityRate)."""
+
+    instrument: str
+    months_after_endpoint: int
+    latest_closed: Row | None
+    latest_shown: Row | None
+    n_open: int
+    first_closing: date | None
+
+
+@dataclass
 class ReportData:
     """All figures of one month's report (month M; headline cohort M - rules.headline_lag_months)."""
 
@@ -149,6 +162,9 @@ class ReportData:
     suppressed_sites: list[str] = field(default_factory=list)  # sites with sessions in M but no section
     quality: list[QualityRate] = field(default_factory=list)  # empty for a build without the measures
     quality_index_min: int | None = None  # reference.quality_measure_rules: the lowest elevated PHQ-9
+    sustained: list[SustainedResponse] = field(default_factory=list)  # PCL-5 / PHQ-9 x 3 / 6 months
+    relapse_curve: list[Row] = field(default_factory=list)  # reporting.relapse_survival, the network grid
+    relapse_rules: list[Row] = field(default_factory=list)  # reference.relapse_rules
 
     @property
     def trend_start(self) -> date:
@@ -219,6 +235,33 @@ def last_day(month: date) -> date:
     return date.fromordinal(add_months(month, 1).toordinal() - 1)
 
 
+def _closed_cohorts(cohorts: list[Row], end: date) -> tuple[Row | None, Row | None, int, date | None]:
+    """Of one measure's network rows in cohort order: the latest whose windows closed by `end`, the
+    latest of those with a shown rate, how many are still open, and (when none has closed) the day
+    the first one will."""
+    closed = [r for r in cohorts if r["window_closes_on"] <= end]
+    still_open = [r for r in cohorts if r["window_closes_on"] > end]
+    return (
+        closed[-1] if closed else None,
+        next((r for r in reversed(closed) if r["rate"] is not None), None),
+        len(still_open),
+        None if closed or not still_open else min(r["window_closes_on"] for r in still_open),
+    )
+
+
+def _sustained_response(con: duckdb.DuckDBPyConnection, month: date) -> list[SustainedResponse]:
+    if not has_table(con, "reporting", "sustained_response"):
+        return []
+    network = rows(con, "SELECT * FROM reporting.sustained_response WHERE site_id = 'ALL' "
+                        "AND cohort_month <= ? ORDER BY cohort_month", [month])
+    keys = sorted({(r["instrument"], r["months_after_endpoint"]) for r in network},
+                  key=lambda k: (_instrument_rank(k[0]), k[1]))
+    end = last_day(month)
+    return [SustainedResponse(instrument, months, *_closed_cohorts(
+        [r for r in network if (r["instrument"], r["months_after_endpoint"]) == (instrument, months)], end))
+        for instrument, months in keys]
+
+
 def _quality_rates(con: duckdb.DuckDBPyConnection, month: date) -> list[QualityRate]:
     """Each standard rate's closed and open network cohorts up to the report month."""
     if not (has_table(con, "reporting", "quality_measures")
@@ -232,15 +275,7 @@ def _quality_rates(con: duckdb.DuckDBPyConnection, month: date) -> list[QualityR
     found = []
     for key in [k for k in QUALITY_RATES if k in definitions] + sorted(set(definitions) - set(QUALITY_RATES)):
         cohorts = [r for r in network if (r["measure_id"], r["measure"]) == key]
-        closed = [r for r in cohorts if r["window_closes_on"] <= end]
-        open_ = [r for r in cohorts if r["window_closes_on"] > end]
-        found.append(QualityRate(
-            key[0], key[1], definitions[key],
-            latest_closed=closed[-1] if closed else None,
-            latest_shown=next((r for r in reversed(closed) if r["rate"] is not None), None),
-            n_open=len(open_),
-            first_closing=None if closed or not open_ else min(r["window_closes_on"] for r in open_),
-        ))
+        found.append(QualityRate(key[0], key[1], definitions[key], *_closed_cohorts(cohorts, end)))
     return found
 
 
@@ -344,4 +379,9 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
         suppressed_sites=suppressed_sites,
         quality=_quality_rates(con, month),
         quality_index_min=_quality_index_min(con),
+        sustained=_sustained_response(con, month),
+        relapse_curve=rows(con, "SELECT * FROM reporting.relapse_survival ORDER BY instrument, days")
+        if has_table(con, "reporting", "relapse_survival") else [],
+        relapse_rules=rows(con, "SELECT * FROM reference.relapse_rules ORDER BY instrument")
+        if has_table(con, "reference", "relapse_rules") else [],
     )

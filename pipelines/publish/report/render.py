@@ -232,6 +232,28 @@ def _trajectory_chart(data: ReportData) -> str | None:
                               percent=False, height=2.5, x_title="after infusion")
 
 
+def _relapse_grid(data: ReportData) -> tuple[list[int], list[tuple[str, list[Row | None]]]]:
+    """The relapse curve's grid days, and per instrument its row at each (None: no row)."""
+    days = sorted({int(r["days"]) for r in data.relapse_curve})
+    instruments = sorted({r["instrument"] for r in data.relapse_curve}, key=lambda i: (
+        INSTRUMENT_ORDER.index(i) if i in INSTRUMENT_ORDER else len(INSTRUMENT_ORDER)))
+    cells = {(r["instrument"], int(r["days"])): r for r in data.relapse_curve}
+    return days, [(i, [cells.get((i, d)) for d in days]) for i in instruments]
+
+
+def _relapse_chart(data: ReportData) -> str | None:
+    days, by_instrument = _relapse_grid(data)
+    if not any(r is not None and r["survival"] is not None for _, cells in by_instrument for r in cells):
+        return None
+    panels = [charts.Panel(instrument_name(instrument), [charts.Series(
+        "still in response", [charts.Point(r["survival"], r["ci_low"], r["ci_high"],
+                                           bool(r["suppressed_cells"])) if r else charts.Point(None)
+                              for r in cells])]) for instrument, cells in by_instrument]
+    return charts.line_panels(panels, [str(d) for d in days], "relapse",
+                              "Share of induction responders still in response, Kaplan-Meier, with 95% intervals",
+                              height=2.4, x_title="days after the induction endpoint")
+
+
 def _ae_chart(data: ReportData) -> str | None:
     if not data.ae_terms:
         return None
@@ -338,7 +360,9 @@ def render_html(data: ReportData) -> str:
             "trajectory": _trajectory_chart(data),
             "ae": _ae_chart(data),
             "pchart": _p_chart(data),
+            "relapse": _relapse_chart(data),
         },
+        "relapse_grid": _relapse_grid(data),
         "method_instruments": [(code, data.instruments[code]) for code in INSTRUMENT_ORDER
                                if code in data.instruments],
         "site_charts": {s.site_id: _site_chart(data, s) for s in data.sites},
