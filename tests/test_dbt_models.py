@@ -443,7 +443,8 @@ def test_reference_rules_publish_the_values_the_build_used(con: duckdb.DuckDBPyC
     project_vars = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
     from_vars = ["small_cell_max", "control_chart_baseline_months", "control_chart_sigma",
                  "severe_ae_grade_min", "max_infusion_reported", "report_headline_lag_months",
-                 "report_trend_months", "report_pchart_months"]
+                 "report_trend_months", "report_pchart_months", "relapse_survival_step_days",
+                 "relapse_survival_max_days"]
     published = {r["rule"]: r for r in rows(con, "SELECT * FROM reference.rules")}
     assert sorted(published) == sorted([*from_vars, "z_975"])
     assert {name: published[name]["value"] for name in from_vars} == {name: float(project_vars[name])
