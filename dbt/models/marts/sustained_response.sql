@@ -24,28 +24,36 @@ counts as (
         },
     ) }}
 
+),
+
+closing as (
+
+    select
+        counts.*,
+        -- the cohort's last possible endpoint (its month's last day + endpoint_last_day), plus the window
+        {{ add_days(add_months(add_days('last_day(counts.cohort_month)', 'windows.endpoint_last_day'),
+                               'counts.months_after_endpoint'), 'checkpoints.half_width_days') }}
+            as window_closes_on
+
+    from counts
+    inner join checkpoints
+        on counts.months_after_endpoint = checkpoints.months_after_endpoint
+    cross join windows
+
 )
 
 select
-    counts.cohort_month,
-    counts.site_id,
-    counts.instrument,
-    counts.months_after_endpoint,
-    counts.n_responders,
-    counts.n_assessed,
-    counts.n_sustained,
-    counts.n_missing,
-    {{ rate_with_wilson_interval('counts.n_sustained', 'counts.n_assessed') }},
-    -- the cohort's last possible endpoint (its month's last day + endpoint_last_day), plus the window
-    {{ add_days(add_months(add_days('last_day(counts.cohort_month)', 'windows.endpoint_last_day'),
-                           'counts.months_after_endpoint'), 'checkpoints.half_width_days') }}
-        as window_closes_on,
-    {{ add_days(add_months(add_days('last_day(counts.cohort_month)', 'windows.endpoint_last_day'),
-                           'counts.months_after_endpoint'), 'checkpoints.half_width_days') }}
-        > coverage.last_covered_day as is_provisional
+    closing.cohort_month,
+    closing.site_id,
+    closing.instrument,
+    closing.months_after_endpoint,
+    closing.n_responders,
+    closing.n_assessed,
+    closing.n_sustained,
+    closing.n_missing,
+    {{ rate_with_wilson_interval('closing.n_sustained', 'closing.n_assessed') }},
+    closing.window_closes_on,
+    closing.window_closes_on > coverage.last_covered_day as is_provisional
 
-from counts
-inner join checkpoints
-    on counts.months_after_endpoint = checkpoints.months_after_endpoint
-cross join windows
+from closing
 cross join coverage
