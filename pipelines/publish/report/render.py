@@ -249,9 +249,10 @@ def _relapse_chart(data: ReportData) -> str | None:
         "still in response", [charts.Point(r["survival"], r["ci_low"], r["ci_high"],
                                            bool(r["suppressed_cells"])) if r else charts.Point(None)
                               for r in cells])]) for instrument, cells in by_instrument]
-    return charts.line_panels(panels, [str(d) for d in days], "relapse",
-                              "Share of induction responders still in response, Kaplan-Meier, with 95% intervals",
-                              height=2.4, x_title="days after the induction endpoint")
+    return charts.line_panels(
+        panels, [str(d) for d in days], "relapse",
+        "Share of induction responders still in response, Kaplan-Meier, with 95% intervals",
+        height=2.4, x_title="days after the induction endpoint")
 
 
 def _ae_chart(data: ReportData) -> str | None:
