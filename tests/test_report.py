@@ -35,6 +35,7 @@ from pipelines.publish.report.asset import (
 from pipelines.publish.report.data import RULES, SYNTHETIC_TEXT, add_months, read_report_data
 from pipelines.publish.report.pdf import ENV_CHROMIUM, ChromiumMissing, chromium_path
 from pipelines.publish.report.render import SmallCellError, count_cell, render_html
+from pipelines.publish.report.render import month_name as month_name_of
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import PROJECT_ROOT
 from pipelines.transform.project import dbt_var
@@ -298,9 +299,40 @@ def write_published(path: Path, month: str = MONTH, seed: int = 5) -> Path:
             {"export_month": "VARCHAR", "export": "VARCHAR", "reason": "VARCHAR", "n_rows": "BIGINT",
              "suppressed_cells": "VARCHAR[]"}, reasons)
     _write_quality_measures(con, last, rng)
+    _write_durability(con, last)
     con.execute("CHECKPOINT")
     con.close()
     return path
+
+
+def _write_durability(con: duckdb.DuckDBPyConnection, last: date) -> None:
+    """reporting.sustained_response (network and one site, PCL-5 at 3 months, 12 cohorts) and a
+    relapse curve that stops after day 120 (its later points hidden)."""
+    rows = []
+    for cohort in months_back(last, 12):
+        closes = date.fromordinal(add_months(add_months(cohort, 1), 3).toordinal() + 42 + 30 - 1)
+        for site, assessed, sustained in (("ALL", 40, 24), ("S001", 30, 18)):
+            rate, low, high = wilson(sustained, assessed)
+            rows.append({"cohort_month": cohort, "site_id": site, "instrument": "PCL5",
+                         "months_after_endpoint": 3, "n_assessed": assessed, "n_sustained": sustained,
+                         "rate": rate, "ci_low": low, "ci_high": high, "window_closes_on": closes,
+                         "is_provisional": False, "suppressed_cells": []})
+    _insert(con, "reporting.sustained_response",
+            {"cohort_month": "DATE", "site_id": "VARCHAR", "instrument": "VARCHAR",
+             "months_after_endpoint": "INTEGER", "n_assessed": "INTEGER", "n_sustained": "INTEGER",
+             "rate": "DOUBLE", "ci_low": "DOUBLE", "ci_high": "DOUBLE", "window_closes_on": "DATE",
+             "is_provisional": "BOOLEAN", "suppressed_cells": "VARCHAR[]"}, rows)
+    hidden = ["n_at_risk", "n_relapsed", "n_censored", "survival", "ci_low", "ci_high"]
+    curve = [("PCL5", 0, 300, 0, 0, 1.0, None, None), ("PCL5", 60, 220, 50, 30, 0.82, 0.78, 0.86),
+             ("PCL5", 120, 150, 90, 60, 0.66, 0.61, 0.71)]
+    _insert(con, "reporting.relapse_survival",
+            {"instrument": "VARCHAR", "days": "INTEGER", "n_at_risk": "INTEGER", "n_relapsed": "INTEGER",
+             "n_censored": "INTEGER", "survival": "DOUBLE", "ci_low": "DOUBLE", "ci_high": "DOUBLE",
+             "suppressed_cells": "VARCHAR[]"},
+            [dict(zip(["instrument", "days", "n_at_risk", "n_relapsed", "n_censored", "survival", "ci_low",
+                       "ci_high"], point, strict=True), suppressed_cells=[]) for point in curve]
+            + [{"instrument": "PCL5", "days": day, "suppressed_cells": hidden}
+               for day in (180, 240, 300, 360)])
 
 
 def _write_quality_measures(con: duckdb.DuckDBPyConnection, last: date, rng: random.Random) -> None:
@@ -485,6 +517,27 @@ def test_standard_measures_show_closed_cohorts_only(published: Path) -> None:
     assert "Exclusions not applied" in section and "bipolar disorder, personality disorder" in section
     assert "12-17 is not applicable" in section
     assert_publishable(section)
+
+
+def test_durability_shows_closed_cohorts_and_a_curve_that_stops(published: Path) -> None:
+    """Sustained response: the latest cohort whose 3-month windows have closed by the end of June
+    2025 (here December 2024: its windows close on 11 June, January's on 11 July); the relapse curve's
+    at-risk counts until it stops, then the suppression marker."""
+    with duckdb.connect(str(published), read_only=True) as con:
+        data = read_report_data(con, MONTH)
+    (sustained,) = data.sustained
+    assert (sustained.instrument, sustained.months_after_endpoint) == ("PCL5", 3)
+    assert sustained.latest_shown is sustained.latest_closed
+    assert sustained.latest_closed["cohort_month"] == date(2024, 12, 1)
+    assert sustained.latest_closed["window_closes_on"] == date(2025, 6, 11)
+    assert sustained.n_open == 6  # January .. June 2025
+    html = render_html(data)
+    section = html[html.index('id="durability"'):html.index('id="safety"')]
+    assert month_name_of(sustained.latest_closed["cohort_month"]) in section
+    assert "60.0%" in section and 'class="chart-relapse"' in section
+    texts = assert_publishable(section)
+    assert [t for t in texts if t in ("300", "220", "150")] == ["300", "220", "150"]
+    assert section.count("count suppressed") >= 4
 
 
 def test_an_unsuppressed_small_count_stops_the_report() -> None:
