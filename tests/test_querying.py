@@ -95,6 +95,21 @@ def test_the_doc_warns_that_marts_are_unsuppressed() -> None:
     assert "unsuppressed" in text and "issue #5" in text and "reporting" in text
 
 
+OVERVIEW_ROW = re.compile(r"^\| `(\w+)` \| ([\w ,;]+) \|", re.MULTILINE)
+
+
+def test_the_overview_lists_every_schema_and_table(con: duckdb.DuckDBPyConnection) -> None:
+    """The table of schemas at the top of the doc names every table of the published file."""
+    text = DOC.read_text(encoding="utf-8")
+    overview = text[:text.index("### Opening it read-only")]
+    documented = {(schema, table.strip()) for schema, tables in OVERVIEW_ROW.findall(overview)
+                  for table in re.split(r"[,;]", tables)}
+    published = set(con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
+                                "WHERE database_name = current_database()").fetchall())
+    assert published - documented == set(), "published but not in the overview"
+    assert documented - published == set(), "in the overview but not published"
+
+
 def test_every_reporting_table_is_documented(con: duckdb.DuckDBPyConnection) -> None:
     documented = set(re.findall(r"^\| `reporting\.(\w+)` \|", DOC.read_text(encoding="utf-8"), re.MULTILINE))
     published = {t for (t,) in con.execute(
