@@ -256,7 +256,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(f"--month {args.month}: the published build holds {built[0]} .. {built[-1]}"
                         if built else f"--month {args.month}: the published build holds no months")
     for done in write_reports(published, settings.reports, [args.month]):
-        print(f"wrote {done.html_path} and {done.pdf_path.name} ({done.pdf_pages} pages)")
+        print(f"wrote {done.html_path} and {done.pdf_path.name} "
+              f"({done.pdf_pages} pages, {done.edition.name} edition)")
     return 0
 
 

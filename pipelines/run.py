@@ -339,4 +339,7 @@ def _run_locked(settings: Settings, months: list[str], progress: TextIO | None,
             kept = ", unchanged: same inputs" if rendered is not None and not rendered.value else ""
             summary.report = (f"{metadata['html_path'].value} and {Path(metadata['pdf_path'].value).name} "
                               f"({metadata['pdf_pages'].value} pages{kept})")
+            if "internal_html_path" in metadata:
+                summary.report += (f"\n           internal edition (small cells shown, do not distribute): "
+                                   f"{metadata['internal_html_path'].value}")
     return summary

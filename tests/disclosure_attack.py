@@ -735,6 +735,71 @@ def attack_data_quality(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
             )
 
 
+def _period_start(month: date, period_type: str) -> date:
+    """The calendar quarter's or year's first day that `month` falls in."""
+    return date(month.year, 1 if period_type == "year" else 3 * ((month.month - 1) // 3) + 1, 1)
+
+
+def attack_response_rates_by_period(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    """A pooled count is the sum of the same site's monthly counts in response_rates over the period
+    (docs/querying.md: calendar quarters and years, each course in one cohort month)."""
+    keys = ["period_type", "period_start", "site_id", "instrument", "measure"]
+    months = defaultdict(set)
+    found = con.execute("SELECT DISTINCT cohort_month FROM reporting.response_rates").fetchall()
+    for (cohort_month,) in found:
+        for period_type in ("quarter", "year"):
+            months[period_type, _period_start(cohort_month, period_type)].add(cohort_month)
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    for row in _rows(con, "response_rates_by_period"):
+        period = (row["period_type"], row["period_start"])
+        group = (row["instrument"], row["measure"])
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("response_rates_by_period", row, keys, column)
+
+        q = {c: attack.count(("response_rates_by_period", *period, *group, row["site_id"], c), row[c], at(c))
+             for c in ("n_eligible", "n_met", "n_missing_endpoint")}
+        for c, quantity in q.items():
+            sums[(*period, *group, c)][row["site_id"]] = quantity
+            parts = [("response_rates", m, *group, row["site_id"], c) for m in sorted(months[period])]
+            attack.equal_sum(quantity, parts, f"a pool is the sum of its months at {at(c)}")
+        attack.at_most(q["n_met"], q["n_eligible"], "met <= eligible")
+        attack.rate_with_interval(row, at, "n_met", "n_eligible", (q["n_met"], q["n_eligible"]))
+    _site_sums(attack, sums, "ALL = sum of sites (response_rates_by_period)")
+
+
+def attack_adverse_events_by_period(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
+    """A pooled count is the sum of the same site's (and term's) monthly counts in adverse_events."""
+    keys = ["period_type", "period_start", "site_id", "ae_term"]
+    months = defaultdict(set)
+    for (month,) in con.execute("SELECT DISTINCT month FROM reporting.adverse_events").fetchall():
+        for period_type in ("quarter", "year"):
+            months[period_type, _period_start(month, period_type)].add(month)
+    counts = ("n_sessions_with_event", "n_grade_3_plus", "n_serious")
+    sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
+    for row in _rows(con, "adverse_events_by_period"):
+        period, site, term = (row["period_type"], row["period_start"]), row["site_id"], row["ae_term"]
+        in_period = sorted(months[period])
+
+        def at(column: str, row: dict[str, object] = row) -> str:
+            return _where("adverse_events_by_period", row, keys, column)
+
+        sessions = attack.count(("pooled_sessions", *period, site), row["n_sessions"], at("n_sessions"))
+        sums[("pooled_sessions", *period)][site] = sessions
+        attack.equal_sum(sessions, [("sessions", m, site) for m in in_period],
+                         "pooled sessions = sum of months")
+        quantities = {c: attack.count(("ae_pool", *period, site, term, c), row[c], at(c)) for c in counts}
+        for c, q in quantities.items():
+            sums[("ae_pool", *period, term, c)][site] = q
+            attack.equal_sum(q, [("ae", m, site, term, c) for m in in_period],
+                             f"a pool is the sum of its months at {at(c)}")
+        attack.at_most(quantities["n_sessions_with_event"], sessions, "events <= sessions")
+        attack.rate_with_interval(row, at, "n_sessions_with_event", "n_sessions",
+                                  (quantities["n_sessions_with_event"], sessions),
+                                  rate="rate_per_100_sessions", scale=100.0)
+    _site_sums(attack, sums, "ALL = sum of sites (adverse_events_by_period)")
+
+
 ATTACKS = {
     "adverse_events": attack_adverse_events,
     "ae_control_chart": attack_ae_control_chart,
@@ -747,6 +812,8 @@ ATTACKS = {
     "safety_signal_counts": attack_safety_signal_counts,
     "file_accounting": attack_data_quality,
     "quarantine_reasons": None,  # attacked with file_accounting
+    "response_rates_by_period": attack_response_rates_by_period,
+    "adverse_events_by_period": attack_adverse_events_by_period,
 }
 
 # Every numeric (or boolean) published column that the attacks above model.
@@ -761,8 +828,12 @@ MODELLED_COLUMNS = {
         "n_serious",
         "n_stopped_early_for_event",
     },
-    "ae_control_chart": {"n_sessions", "n_sessions_with_any_ae", "p", "p_bar", "ucl", "lcl", "signal"},
-    "response_rates": {"n_eligible", "n_met", "n_missing_endpoint", "rate", "ci_low", "ci_high"},
+    # n_baseline_months counts the site's rows in the pool (which months have rows is published);
+    # limits_provisional follows from it
+    "ae_control_chart": {"n_sessions", "n_sessions_with_any_ae", "p", "p_bar", "ucl", "lcl", "signal",
+                         "n_baseline_months", "limits_provisional"},
+    "response_rates": {"n_eligible", "n_met", "n_missing_endpoint", "rate", "ci_low", "ci_high",
+                       "is_provisional"},
     "response_by_infusion": {"infusion_number", "n_assessed", "n_responders", "rate", "ci_low", "ci_high"},
     # is_provisional follows from cohort_month and the build's latest export month alone
     "quality_measures": {"n_denominator", "n_numerator", "rate", "ci_low", "ci_high", "is_provisional"},
@@ -773,6 +844,12 @@ MODELLED_COLUMNS = {
     "safety_signal_counts": {"n_sessions_given", "n_sessions"},
     "file_accounting": set(DATA_QUALITY_COUNTS),
     "quarantine_reasons": {"n_rows"},
+    # n_cohort_months / n_months: the months with rows in the monthly table, published there;
+    # is_provisional follows from the period and the build's latest export month
+    "response_rates_by_period": {"n_cohort_months", "n_eligible", "n_met", "n_missing_endpoint", "rate",
+                                 "ci_low", "ci_high", "is_provisional"},
+    "adverse_events_by_period": {"n_months", "n_sessions", "n_sessions_with_event", "rate_per_100_sessions",
+                                 "ci_low", "ci_high", "n_grade_3_plus", "n_serious", "is_provisional"},
 }
 
 
@@ -842,6 +919,10 @@ SOURCES = {
         ["cohort_month", "site_id", "instrument", "timepoint"],
     ),
     "safety_signal_counts": ("marts.safety_signal_counts", ["month", "site_id", "reason"]),
+    "response_rates_by_period": ("marts.response_rates_by_period",
+                                 ["period_type", "period_start", "site_id", "instrument", "measure"]),
+    "adverse_events_by_period": ("marts.adverse_events_by_period",
+                                 ["period_type", "period_start", "site_id", "ae_term"]),
     "file_accounting": (
         """(SELECT export_month, export, count(*) AS n_files, sum(rows_read) AS rows_read,
                                    sum(rows_loaded) AS rows_loaded, sum(rows_quarantined) AS rows_quarantined,

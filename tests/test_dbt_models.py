@@ -442,6 +442,7 @@ def test_reference_rules_publish_the_values_the_build_used(con: duckdb.DuckDBPyC
     the 95% intervals (the 0.975 normal quantile)."""
     project_vars = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
     from_vars = ["small_cell_max", "control_chart_baseline_months", "control_chart_sigma",
+                 "control_chart_min_baseline_months",
                  "severe_ae_grade_min", "max_infusion_reported", "report_headline_lag_months",
                  "report_trend_months", "report_pchart_months", "relapse_survival_step_days",
                  "relapse_survival_max_days"]

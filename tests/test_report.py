@@ -33,6 +33,8 @@ from pipelines.publish.report.asset import (
     write_reports,
 )
 from pipelines.publish.report.data import RULES, SYNTHETIC_TEXT, add_months, read_report_data
+from pipelines.publish.report.editions import EXTERNAL as EXTERNAL_EDITION
+from pipelines.publish.report.editions import INTERNAL, INTERNAL_TEXT
 from pipelines.publish.report.pdf import ENV_CHROMIUM, ChromiumMissing, chromium_path
 from pipelines.publish.report.render import SmallCellError, count_cell, render_html
 from pipelines.publish.report.render import month_name as month_name_of
@@ -464,11 +466,18 @@ def test_suppressed_cells_show_the_marker(report_html: str) -> None:
     assert "June 2025" in report_html and "April 2025" in report_html  # report month, headline cohort
 
 
-def test_only_sites_above_the_threshold_get_a_section(report_html: str) -> None:
-    assert "<h3>Site S001</h3>" in report_html
-    assert "<h3>Site S002</h3>" not in report_html  # 1-10 sessions
-    assert "<h3>Site S003</h3>" not in report_html  # hidden so S002 cannot be recovered from ALL
-    assert re.search(r"No section \(session count suppressed in June 2025\):\s*S002, S003", report_html)
+def test_the_site_table_lists_every_site_and_hides_small_counts(report_html: str) -> None:
+    """One line per site with sessions in the month (no page per site): S001's sessions are shown,
+    S002's (1-10) and S003's (its complement) carry the marker; a build without pooled tables says
+    that no quarter can be compared rather than drawing an empty funnel."""
+    table = report_html[report_html.index('<table class="sites">'):]
+    table = table[:table.index("</table>")]
+    lines = re.findall(r"<tr><td>(S\d{3})</td><td class=\"num\">(.*?)</td>", table, re.S)
+    assert [site for site, _ in lines] == ["S001", "S002", "S003"]
+    cells = dict(lines)
+    assert '<span class="count">' in cells["S001"]
+    assert 'class="count suppressed"' in cells["S002"] and 'class="count suppressed"' in cells["S003"]
+    assert "<h3>Site S001</h3>" not in report_html and "funnel-response" not in report_html
 
 
 def test_headline_figures_come_from_the_network_row_of_the_cohort_two_months_back(published: Path,
@@ -574,11 +583,12 @@ def test_pdf_pages_are_printed_and_not_blank(published: Path, tmp_path: Path) ->
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / f".outcomes_{MONTH}.pdf.4194305.tmp").write_bytes(b"%PDF-1.4 killed")  # no such pid on Linux
-    (done,) = write_reports(published, reports, [MONTH])
+    (done,) = write_reports(published, reports, [MONTH], editions=(EXTERNAL_EDITION,))  # the file has no marts
     html_path, pdf_path = report_paths(reports, MONTH)
     assert (done.html_path, done.pdf_path) == (html_path, pdf_path)
     assert sorted(p.name for p in reports.iterdir()) == [  # no temporaries
-        fingerprint_path(reports, MONTH).name, html_path.name, pdf_path.name]
+        fingerprint_path(reports, MONTH).name, "index.html", html_path.name, pdf_path.name]
+    assert f'href="{html_path.name}"' in (reports / "index.html").read_text()
     assert_publishable(html_path.read_text())
     pdf = pypdfium2.PdfDocument(str(pdf_path))
     try:
@@ -609,6 +619,10 @@ def test_a_run_renders_its_newest_month_and_others_on_demand(tiny_build: TinyBui
     metadata = event.asset_materialization.metadata
     assert (metadata["month"].value, metadata["rendered"].value) == (months[-1], True)
     assert metadata["pdf_path"].value == str(pdf_path) and metadata["pdf_pages"].value > 1
+    internal_html, internal_pdf = report_paths(settings.reports, months[-1], INTERNAL)
+    assert metadata["internal_pdf_path"].value == str(internal_pdf) and internal_html.is_file()
+    assert internal_html.parent == settings.reports / "internal"
+    assert INTERNAL_TEXT in internal_html.read_text() and INTERNAL_TEXT not in html_path.read_text()
     # one month on demand, from the published file: `outcomes report --month` (into a folder of its own)
     monkeypatch.setenv("OUTCOMES_REPORTS", str(tmp_path / "on_demand"))
     assert main(["report", "--month", "2025-02"]) == 0
@@ -622,10 +636,12 @@ def test_a_report_whose_inputs_did_not_change_is_not_rendered_again(tiny_build: 
     published = tmp_path / PUBLISHED_NAME
     shutil.copy(tiny_build.warehouse / PUBLISHED_NAME, published)
     reports = tmp_path / "reports"
-    first = write_report(published, reports, "2025-02")
-    assert first.rendered and first.pdf_pages > 1
+    first, internal = write_report(published, reports, "2025-02")
+    assert first.rendered and first.pdf_pages > 1 and internal.rendered
+    assert first.fingerprint != internal.fingerprint  # the edition is part of what a report is made of
     stamps = [path.stat().st_mtime_ns for path in report_paths(reports, "2025-02")]
-    again = write_report(published, reports, "2025-02")
+    again, internal_again = write_report(published, reports, "2025-02")
+    assert not internal_again.rendered
     assert not again.rendered and again.fingerprint == first.fingerprint
     assert (again.html_bytes, again.pdf_bytes, again.pdf_pages) == (first.html_bytes, first.pdf_bytes,
                                                                     first.pdf_pages)
@@ -633,14 +649,14 @@ def test_a_report_whose_inputs_did_not_change_is_not_rendered_again(tiny_build: 
     # A new build with the same cells: its id differs, the report is not rendered again
     with duckdb.connect(str(published)) as con:
         con.execute("UPDATE meta.build SET build_id = 'another-build', built_at = built_at + INTERVAL 1 DAY")
-    assert not write_report(published, reports, "2025-02").rendered
+    assert not write_report(published, reports, "2025-02", editions=(EXTERNAL_EDITION,))[0].rendered
     # A cell the report shows changed: rendered again (and a half-written pair never counts as made)
     with duckdb.connect(str(published)) as con:
         con.execute("UPDATE reporting.file_accounting SET rows_read = rows_read + 1 WHERE export = 'vitals'")
-    changed = write_report(published, reports, "2025-02")
+    (changed,) = write_report(published, reports, "2025-02", editions=(EXTERNAL_EDITION,))
     assert changed.rendered and changed.fingerprint != first.fingerprint
     fingerprint_path(reports, "2025-02").unlink()
-    assert write_report(published, reports, "2025-02").rendered
+    assert write_report(published, reports, "2025-02", editions=(EXTERNAL_EDITION,))[0].rendered
 
 
 def test_the_fingerprint_ignores_the_last_bits_of_a_float_but_not_a_shown_digit() -> None:

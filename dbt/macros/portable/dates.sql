@@ -18,6 +18,20 @@
 {%- endmacro %}
 
 
+{# Seconds since 1970-01-01 of `timestamp`, as a number: for ordering readings in one aggregate. #}
+{% macro epoch_seconds(timestamp) -%}
+    {{ return(adapter.dispatch('epoch_seconds', 'outcomes')(timestamp)) }}
+{%- endmacro %}
+
+{% macro duckdb__epoch_seconds(timestamp) -%}
+    {{ duckdb_only("epoch(" ~ timestamp ~ ")") }}
+{%- endmacro %}
+
+{% macro spark__epoch_seconds(timestamp) -%}
+    unix_timestamp({{ timestamp }})
+{%- endmacro %}
+
+
 {# `timestamp` plus `seconds` seconds (any numeric expression, fractions kept; negative goes back). #}
 {% macro add_seconds(timestamp, seconds) -%}
     {{ return(adapter.dispatch('add_seconds', 'outcomes')(timestamp, seconds)) }}

@@ -6,7 +6,10 @@
 --           cannot widen its own limits)
 --   ucl, lcl = p_bar +/- 3 sqrt(p_bar (1 - p_bar) / n), n = this month's sessions; lcl >= 0
 --           (3: var control_chart_sigma)
---   signal = p > ucl
+--   signal = p > ucl, only when the limits rest on a baseline: with fewer than 6 months with
+--           sessions in the pool (var control_chart_min_baseline_months) the limits are
+--           provisional and raise no signal (signal empty); Benneyan 2001 asks for 20-25
+--           subgroups before limits are trusted, 6 is this project's floor for a young site.
 -- Without any session in those months p_bar, limits and signal are empty.
 
 with monthly as (
@@ -27,7 +30,8 @@ trailing_year as (
     select
         this_month.month,
         this_month.site_id,
-        sum(history.n_sessions_with_any_ae) / sum(history.n_sessions) as p_bar
+        sum(history.n_sessions_with_any_ae) / sum(history.n_sessions) as p_bar,
+        cast(count(distinct history.month) as integer) as n_baseline_months
 
     from monthly as this_month
     inner join monthly as history
@@ -45,6 +49,7 @@ limits as (
         monthly.n_sessions_with_any_ae,
         monthly.n_sessions_with_any_ae / cast(monthly.n_sessions as double) as p,
         trailing_year.p_bar,
+        cast(coalesce(trailing_year.n_baseline_months, 0) as integer) as n_baseline_months,
         {{ var('control_chart_sigma') }} * sqrt(trailing_year.p_bar * (1 - trailing_year.p_bar) / monthly.n_sessions)
             as limit_distance
 
@@ -65,6 +70,11 @@ select
     p_bar + limit_distance as ucl,
     -- greatest() skips NULLs, so the floor applies only when there is a p_bar
     case when p_bar is not null then greatest(p_bar - limit_distance, 0) end as lcl,
-    p > p_bar + limit_distance as signal
+    n_baseline_months,
+    n_baseline_months < {{ var('control_chart_min_baseline_months') }} as limits_provisional,
+    case
+        when n_baseline_months >= {{ var('control_chart_min_baseline_months') }}
+            then p > p_bar + limit_distance
+    end as signal
 
 from limits

@@ -3,10 +3,14 @@
 -- eligible baseline AND an endpoint; n_met those meeting the measure; courses with an
 -- eligible baseline but no endpoint are counted in n_missing_endpoint, so attrition stays
 -- visible. Wilson 95% interval; for n_eligible = 0 rate and interval are empty. Every cohort
--- month and site with a course has a row for every measure, zeros included.
+-- month and site with a course has a row for every measure, zeros included. A cohort is
+-- provisional while its endpoint window (the month's last day + endpoint_last_day) is still
+-- open on the last day both exports have reached: endpoints may still arrive.
 
 with courses as (select * from {{ ref('int_courses__summarized') }}),
 outcomes as (select * from {{ ref('int_course_outcomes__evaluated') }}),
+coverage as (select * from {{ ref('int_export_coverage__summarized') }}),
+windows as (select * from {{ ref('assessment_windows') }}),
 
 measures as (
 
@@ -64,6 +68,11 @@ select
     n_eligible,
     n_met,
     n_missing_endpoint,
-    {{ rate_with_wilson_interval('n_met', 'n_eligible') }}
+    {{ rate_with_wilson_interval('n_met', 'n_eligible') }},
+    {{ add_days('last_day(counts.cohort_month)', 'windows.endpoint_last_day') }} as window_closes_on,
+    {{ add_days('last_day(counts.cohort_month)', 'windows.endpoint_last_day') }} > coverage.last_covered_day
+        as is_provisional
 
 from counts
+cross join windows
+cross join coverage

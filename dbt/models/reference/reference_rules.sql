@@ -10,6 +10,10 @@
     'control_chart_baseline_months': "Adverse-event p-chart: the centre line p_bar pools this
         many calendar months before each month, the month itself excluded (marts.ae_control_chart;
         Benneyan 2001).",
+    'control_chart_min_baseline_months': "Adverse-event p-chart: limits pooled from fewer months
+        with sessions than this are provisional, drawn and labelled so, and raise no signal
+        (marts.ae_control_chart; Benneyan 2001 asks for 20-25 subgroups; 6 is a design choice of
+        this project so that a young site is charted at all).",
     'control_chart_sigma': "Adverse-event p-chart: control limits at p_bar +/- this many standard
         errors sqrt(p_bar (1 - p_bar) / n), the lower limit floored at 0 (Benneyan 2001: 3-sigma
         limits).",
@@ -17,7 +21,7 @@
         3 severe, 4 life-threatening, 5 death): n_grade_3_plus of marts.adverse_events and the
         grade_3_plus safety signal.",
     'max_infusion_reported': "response_by_infusion and score_trajectories report infusions 1 to
-        this number (issue #4; an induction series is 6 infusions over about 2 weeks, Feder et
+        this number (an induction series is 6 infusions over about 2 weeks, Feder et
         al. 2021).",
     'z_975': "The 0.975 quantile of the standard normal: z of every published 95% interval, the
         Wilson score interval of a rate (Wilson 1927) and the normal-approximation interval of a

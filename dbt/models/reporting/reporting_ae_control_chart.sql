@@ -12,7 +12,8 @@ with suppressed as (
         counts=['n_sessions', 'n_sessions_with_any_ae'],
         derived={'p': ['n_sessions_with_any_ae', 'n_sessions'], 'ucl': ['n_sessions'], 'lcl': ['n_sessions'],
                  'signal': ['n_sessions_with_any_ae', 'n_sessions']},
-        columns=['month', 'site_id', 'n_sessions', 'n_sessions_with_any_ae', 'p', 'p_bar', 'ucl', 'lcl', 'signal'],
+        columns=['month', 'site_id', 'n_sessions', 'n_sessions_with_any_ae', 'p', 'p_bar', 'ucl', 'lcl', 'signal',
+                 'n_baseline_months', 'limits_provisional'],
     ) }}
 
 ),
@@ -45,6 +46,9 @@ select
     case when pools.pools_a_hidden_cell then null else suppressed.ucl end as ucl,
     case when pools.pools_a_hidden_cell then null else suppressed.lcl end as lcl,
     case when pools.pools_a_hidden_cell then null else suppressed.signal end as signal,
+    -- how many months with sessions the pool holds: the rows of the pool, shown or hidden, say it
+    suppressed.n_baseline_months,
+    suppressed.limits_provisional,
     case
         when pools.pools_a_hidden_cell and suppressed.p_bar is not null
             then {{ list_with('suppressed.suppressed_cells', ['p_bar', 'ucl', 'lcl', 'signal']) }}

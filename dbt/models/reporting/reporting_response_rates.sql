@@ -7,5 +7,5 @@
     also_primary={'n_met': 'n_eligible - n_met'},
     derived={'rate': ['n_met', 'n_eligible'], 'ci_low': ['n_met', 'n_eligible'], 'ci_high': ['n_met', 'n_eligible']},
     columns=['cohort_month', 'site_id', 'instrument', 'measure', 'n_eligible', 'n_met', 'n_missing_endpoint',
-             'rate', 'ci_low', 'ci_high'],
+             'rate', 'ci_low', 'ci_high', 'window_closes_on', 'is_provisional'],
 ) }}

@@ -1,8 +1,10 @@
 """The monthly report asset: the HTML and PDF of the run's newest month, from the published file.
 
-It reads warehouse/outcomes.duckdb (read-only, one connection for the whole run, so every month
-comes from the same build) rather than the build file, because the published copy is what
-readers see and it holds the suppressed `reporting` schema. A run over many months (a first
+Two editions (pipelines/publish/report/editions.py): the external one in reports/ from the
+suppressed `reporting` schema, the internal one in reports/internal/ from the unsuppressed marts,
+each folder with an index.html of its reports. It reads warehouse/outcomes.duckdb (read-only, one
+connection per edition for the whole run, so every month comes from the same build) rather than
+the build file, because the published copy is what readers see. A run over many months (a first
 build, a backfill) renders only the newest month: the others are rendered on demand
 (`outcomes report --month`, or the asset with the launchpad's `month`). A month whose report on
 disk was made from the same inputs (a fingerprint of the data the renderer reads and of the
@@ -27,6 +29,8 @@ from pipelines.files import write_atomically
 from pipelines.ingest.assets import OWNERS
 from pipelines.partitions import run_months
 from pipelines.publish.report.data import Build, ReportData, read_report_data
+from pipelines.publish.report.editions import EDITIONS, EXTERNAL, Edition, report_source
+from pipelines.publish.report.index import write_index
 from pipelines.publish.report.pdf import pdf_pages, printer, remove_stale_temporaries
 from pipelines.publish.report.render import month_name, render_html
 from pipelines.publish.warehouse import PUBLISHED_NAME
@@ -38,9 +42,10 @@ REPORT_KEY = AssetKey(["publish", "report"])
 PUBLISHED_KEY = AssetKey(["publish", "warehouse"])
 
 
-def report_paths(reports: Path, month: str) -> tuple[Path, Path]:
-    """reports/outcomes_<YYYY-MM>.html and .pdf."""
-    return reports / f"outcomes_{month}.html", reports / f"outcomes_{month}.pdf"
+def report_paths(reports: Path, month: str, edition: Edition = EXTERNAL) -> tuple[Path, Path]:
+    """reports/outcomes_<YYYY-MM>.html and .pdf (the internal edition: under reports/internal/)."""
+    folder = edition.folder_in(reports)
+    return folder / f"outcomes_{month}.html", folder / f"outcomes_{month}.pdf"
 
 
 @dataclass(frozen=True)
@@ -55,64 +60,74 @@ class RenderedReport:
     pdf_seconds: float
     fingerprint: str = ""
     rendered: bool = True  # False: the files on disk were made from the same inputs, kept as they are
+    edition: Edition = EXTERNAL
 
 
 def write_reports(published: Path, reports: Path, months: list[str],
                   log: Callable[[str], None] = lambda _message: None,
-                  force: bool = True) -> list[RenderedReport]:
-    """Render every month's HTML from one snapshot of the published file, then print them in one browser.
+                  force: bool = True, editions: tuple[Edition, ...] = EDITIONS) -> list[RenderedReport]:
+    """Render every month's HTML of each edition from one snapshot of the published file, print them
+    in one browser, then rewrite each edition's index.html. Returns the reports edition by edition.
 
     `force=False`: a month whose report on disk was made from the same inputs (its fingerprint) is
     kept as it is, not rendered again."""
     if not published.exists():
         raise FileNotFoundError(f"no published warehouse at {published}: publish/warehouse makes it")
-    if reports.exists():
-        remove_stale_temporaries(reports)
-    pages: list[tuple[str, str, Build, float, str]] = []  # month, HTML, build, seconds, fingerprint
-    done: dict[str, RenderedReport] = {}
-    with connect(published, read_only=True) as con:
-        for month in months:
-            started = time.perf_counter()
-            data = read_report_data(con, month)
-            fingerprint = report_fingerprint(data)
-            html_path, pdf_path = report_paths(reports, month)
-            if not force and _unchanged(reports, month, fingerprint):
-                pdf = pdf_path.read_bytes()
-                done[month] = RenderedReport(month, html_path, pdf_path, html_path.stat().st_size, len(pdf),
-                                             pdf_pages(pdf), 0.0, 0.0, fingerprint, rendered=False)
-                log(f"{html_path}: unchanged (same inputs as when it was rendered), not rendered again")
-                continue
-            text = render_html(data)
-            write_atomically(html_path, text.encode("utf-8"))
-            pages.append((month, text, data.build, time.perf_counter() - started, fingerprint))
-            log(f"{html_path}: {len(text):,} characters in {pages[-1][3]:.2f} s")
+    # edition, month, HTML, build, seconds, fingerprint
+    pages: list[tuple[Edition, str, str, Build, float, str]] = []
+    done: dict[tuple[str, str], RenderedReport] = {}
+    for edition in editions:
+        folder = edition.folder_in(reports)
+        if folder.exists():
+            remove_stale_temporaries(folder)
+        with report_source(published, edition) as con:
+            for month in months:
+                started = time.perf_counter()
+                data = read_report_data(con, month, edition)
+                fingerprint = report_fingerprint(data)
+                html_path, pdf_path = report_paths(reports, month, edition)
+                if not force and _unchanged(reports, month, fingerprint, edition):
+                    pdf = pdf_path.read_bytes()
+                    done[edition.name, month] = RenderedReport(
+                        month, html_path, pdf_path, html_path.stat().st_size, len(pdf), pdf_pages(pdf),
+                        0.0, 0.0, fingerprint, rendered=False, edition=edition)
+                    log(f"{html_path}: unchanged (same inputs as when it was rendered), not rendered again")
+                    continue
+                text = render_html(data)
+                write_atomically(html_path, text.encode("utf-8"))
+                pages.append((edition, month, text, data.build, time.perf_counter() - started, fingerprint))
+                log(f"{html_path}: {len(text):,} characters in {pages[-1][4]:.2f} s")
     if pages:
         with printer() as chromium:
-            for month, text, build, html_seconds, fingerprint in pages:
+            for edition, month, text, build, html_seconds, fingerprint in pages:
                 started = time.perf_counter()
-                pdf = chromium.pdf(text, footer_title=html.escape(f"Outcome report {month_name(month)}"),
-                                   build_id=build.build_id, synthetic=build.synthetic)
-                html_path, pdf_path = report_paths(reports, month)
+                title = f"{'Internal outcome' if edition.internal else 'Outcome'} report {month_name(month)}"
+                pdf = chromium.pdf(text, footer_title=html.escape(title), build_id=build.build_id,
+                                   synthetic=build.synthetic, banner=edition.banner)
+                html_path, pdf_path = report_paths(reports, month, edition)
                 write_atomically(pdf_path, pdf)
-                write_atomically(fingerprint_path(reports, month), fingerprint.encode())
+                write_atomically(fingerprint_path(reports, month, edition), fingerprint.encode())
                 seconds = time.perf_counter() - started
-                done[month] = RenderedReport(month, html_path, pdf_path, html_path.stat().st_size, len(pdf),
-                                             pdf_pages(pdf), html_seconds, seconds, fingerprint)
-                log(f"{pdf_path}: {done[month].pdf_pages} pages in {seconds:.2f} s")
-    return [done[month] for month in months]
+                done[edition.name, month] = RenderedReport(
+                    month, html_path, pdf_path, html_path.stat().st_size, len(pdf), pdf_pages(pdf),
+                    html_seconds, seconds, fingerprint, edition=edition)
+                log(f"{pdf_path}: {done[edition.name, month].pdf_pages} pages in {seconds:.2f} s")
+    for edition in editions:
+        write_index(edition.folder_in(reports), edition)
+    return [done[edition.name, month] for edition in editions for month in months]
 
 
 def write_report(published: Path, reports: Path, month: str,
-                 log: Callable[[str], None] = lambda _message: None) -> RenderedReport:
-    """One month's report, unless the one on disk was made from the same inputs."""
-    (done,) = write_reports(published, reports, [month], log, force=False)
-    return done
+                 log: Callable[[str], None] = lambda _message: None,
+                 editions: tuple[Edition, ...] = EDITIONS) -> list[RenderedReport]:
+    """One month's report in each edition, unless the one on disk was made from the same inputs."""
+    return write_reports(published, reports, [month], log, force=False, editions=editions)
 
 
-def _unchanged(reports: Path, month: str, fingerprint: str) -> bool:
+def _unchanged(reports: Path, month: str, fingerprint: str, edition: Edition) -> bool:
     """Both files are there and the fingerprint written after them is this one."""
-    html_path, pdf_path = report_paths(reports, month)
-    stamp = fingerprint_path(reports, month)
+    html_path, pdf_path = report_paths(reports, month, edition)
+    stamp = fingerprint_path(reports, month, edition)
     return html_path.is_file() and pdf_path.is_file() and stamp.is_file() and stamp.read_text() == fingerprint
 
 
@@ -151,9 +166,9 @@ def _renderer_version() -> str:
 _RENDERER_VERSION = _renderer_version()
 
 
-def fingerprint_path(reports: Path, month: str) -> Path:
+def fingerprint_path(reports: Path, month: str, edition: Edition = EXTERNAL) -> Path:
     """reports/.outcomes_<YYYY-MM>.fingerprint: written after both files, so it names a whole pair."""
-    return reports / f".outcomes_{month}.fingerprint"
+    return edition.folder_in(reports) / f".outcomes_{month}.fingerprint"
 
 
 def built_months(published: Path) -> list[str]:
@@ -179,9 +194,11 @@ class ReportConfig(Config):
     description=(
         "`reports/outcomes_<YYYY-MM>.html` and `.pdf`: the monthly outcome report of the run's newest month "
         "(a run over many months renders only the newest; any other month on demand with "
-        "`outcomes report --month`, or here with the launchpad's `month`), rendered from the published "
-        "warehouse's suppressed `reporting` schema (never the marts), and not rendered again while its "
-        "inputs are unchanged. Headline response and remission for the cohort two months back with 95% "
+        "`outcomes report --month`, or here with the launchpad's `month`), in two editions: the external one "
+        "from the published warehouse's suppressed `reporting` schema, and the internal one "
+        "(`reports/internal/`, every small cell shown, 'do not distribute' on every page) from its marts; "
+        "each folder has an index.html. Not rendered again while its inputs are unchanged. Headline response "
+        "and remission for the cohort two months back with 95% "
         "Wilson intervals and a 12-month trend, response by infusion, score trajectories, adverse events "
         "per 100 sessions, the any-AE p-chart and its signals, sessions for review, data quality, "
         "per-site sections for sites above the suppression threshold, and methods with every definition's "
@@ -206,7 +223,8 @@ def monthly_report(context: AssetExecutionContext, config: ReportConfig,
     if len(ran) > 1 and not config.month:
         context.log.info(f"a run over {len(ran)} months renders the newest ({month}); others on demand: "
                          f"`outcomes report --month {ran[0]}`")
-    done = write_report(published, folders.reports_path, month, log=context.log.info)
+    external, internal = write_report(published, folders.reports_path, month, log=context.log.info)
+    done = external
     return MaterializeResult(metadata={
         "month": MetadataValue.text(done.month),
         "rendered": MetadataValue.bool(done.rendered),
@@ -219,4 +237,8 @@ def monthly_report(context: AssetExecutionContext, config: ReportConfig,
         "html_render_seconds": MetadataValue.float(round(done.html_seconds, 3)),
         "pdf_render_seconds": MetadataValue.float(round(done.pdf_seconds, 3)),
         "render_seconds": MetadataValue.float(round(done.html_seconds + done.pdf_seconds, 3)),
+        "internal_html_path": MetadataValue.path(str(internal.html_path)),
+        "internal_pdf_path": MetadataValue.path(str(internal.pdf_path)),
+        "internal_pdf_pages": MetadataValue.int(internal.pdf_pages),
+        "internal_rendered": MetadataValue.bool(internal.rendered),
     })

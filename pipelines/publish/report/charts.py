@@ -18,12 +18,15 @@ from datetime import date
 from typing import ParamSpec
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from pipelines.publish.report.funnel import FunnelPoint, funnel_limits
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 BLUE = "#0072B2"
@@ -261,6 +264,7 @@ class ControlPoint:
     lcl: float | None
     signal: bool
     suppressed: bool
+    provisional: bool = False  # limits from too few baseline months: drawn, never a signal
 
 
 @styled
@@ -273,7 +277,7 @@ def p_chart(points: Sequence[ControlPoint], name: str, label: str, height: float
     """
     # Fixed margins: y labels are percentages ("100%" at most), x labels at most two lines, and the
     # legend is one row under them; a site page has dozens of these charts.
-    fig, (ax,) = _figure(height, width=width, margins=(0.5, 0.1, 0.28 if title else 0.1, 0.62))
+    fig, (ax,) = _figure(height, width=width, margins=(0.66, 0.1, 0.28 if title else 0.1, 0.62))
     x = list(range(len(points)))
     # Zoom to the data (limits included): proportions near 70% would otherwise be a flat line at the top.
     shown = [v for c in points for v in (c.p, c.ucl, c.lcl, c.p_bar) if v is not None] or [0.0, 0.1]
@@ -286,6 +290,12 @@ def p_chart(points: Sequence[ControlPoint], name: str, label: str, height: float
     ax.step(x, [_nan(c.ucl) for c in points], where="mid", color=GREY, linestyle="--", linewidth=1,
             label="3\u03c3 limits")
     ax.step(x, [_nan(c.lcl) for c in points], where="mid", color=GREY, linestyle="--", linewidth=1)
+    provisional = [(xi, c.p) for xi, c in zip(x, points, strict=True)
+                   if c.provisional and c.p is not None and c.p_bar is not None]
+    if provisional:
+        ax.plot([f[0] for f in provisional], [f[1] for f in provisional], linestyle="none", marker="o",
+                markersize=5, markerfacecolor="white", markeredgecolor=BLUE, markeredgewidth=1.2,
+                label="provisional limits", zorder=4)
     flagged = [(xi, c.p) for xi, c in zip(x, points, strict=True) if c.signal and c.p is not None]
     if flagged:
         ax.plot([f[0] for f in flagged], [f[1] for f in flagged], linestyle="none", marker="D",
@@ -296,9 +306,68 @@ def p_chart(points: Sequence[ControlPoint], name: str, label: str, height: float
     ax.set_xlim(-0.6, len(x) - 0.4)
     ax.set_ylim(bottom, top)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_ylabel("sessions with any AE", fontsize=7)
     ax.tick_params(axis="x", length=2)
     if title:
         ax.set_title(title, loc="left")
-    fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=5, handlelength=1.8, columnspacing=1.2)
+    fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=6, handlelength=1.8, columnspacing=1.2)
     return to_svg(fig, name, label)
 
+
+
+@dataclass(frozen=True)
+class FunnelPanel:
+    """One funnel plot: sites' proportions against their denominators, around the network's."""
+
+    title: str
+    target: float  # the network's proportion over the same period
+    points: Sequence[FunnelPoint]
+
+
+@styled
+def funnel_panels(panels: Sequence[FunnelPanel], name: str, label: str, x_title: str,
+                  y_title: str, scale: float = 1.0, height: float = 2.7) -> str:
+    """Funnel plots side by side (Spiegelhalter 2005): the network's proportion, its 95% (dashed)
+    and 99.8% (dotted) limits over the denominator, a dot per site; sites outside are named.
+    `scale`: 100 for rates per 100, 1 for proportions shown as percentages."""
+    fig, axes = _figure(height, len(panels))
+    for ax, panel in zip(axes, panels, strict=True):
+        largest = max([p.n for p in panel.points] + [10])
+        n = np.unique(np.linspace(1, largest * 1.15, 240).round().astype(int))
+        n = n[n >= 1]
+        ax.axhline(panel.target * scale, color=GREEN, linewidth=1.3, label="network", zorder=2)
+        for coverage, style, text in ((0.95, "--", "95% limits"), (0.998, ":", "99.8% limits")):
+            low, high = funnel_limits(panel.target, n, coverage)
+            ax.plot(n, low * scale, color=GREY, linestyle=style, linewidth=1, label=text, zorder=1)
+            ax.plot(n, high * scale, color=GREY, linestyle=style, linewidth=1, zorder=1)
+        inside = [p for p in panel.points if not p.outside_95]
+        outside = [p for p in panel.points if p.outside_95]
+        ax.plot([p.n for p in inside], [p.proportion * scale for p in inside], linestyle="none", marker="o",
+                markersize=5, color=BLUE, label="site", zorder=4)
+        if outside:
+            ax.plot([p.n for p in outside], [p.proportion * scale for p in outside], linestyle="none",
+                    marker="D", markersize=6, markerfacecolor=VERMILLION, markeredgecolor=INK,
+                    markeredgewidth=0.6, label="site outside 95%", zorder=5)
+        for p in outside:
+            ax.annotate(p.label, (p.n, p.proportion * scale), xytext=(4, 3), textcoords="offset points",
+                        fontsize=7, color=INK, zorder=6)
+        ax.set_title(panel.title, loc="left")
+        ax.set_xlim(0, largest * 1.15)
+        # zoom to the funnel where the sites are (the 99.8% limits at the smallest site) and the points
+        smallest = min([p.n for p in panel.points] or [largest])
+        low, high = funnel_limits(panel.target, smallest, 0.998)
+        values = [low[0], high[0], panel.target, *(p.proportion for p in panel.points)]
+        pad = 0.08 * (max(values) - min(values)) + 0.01
+        ax.set_ylim(max(0.0, min(values) - pad) * scale, min(1.0, max(values) + pad) * scale)
+        if scale == 1.0:
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_xlabel(x_title)
+        ax.set_ylabel(y_title)
+    handles, labels = [], []
+    for ax in axes:
+        for h, lbl in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lbl not in labels:
+                handles.append(h)
+                labels.append(lbl)
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    return to_svg(fig, name, label)

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from pipelines.contract import EXPORTS
+from pipelines.publish.report.editions import EXTERNAL, Edition
 from pipelines.sql import has_table
 
 Row = dict[str, Any]
@@ -55,12 +56,14 @@ class ReportRules:
     pchart_months: int  # months in the p-charts, ending at the report month
     control_chart_baseline_months: int  # the months before each month that p_bar pools (Methods text)
     control_chart_sigma: int  # the control limits' width in standard errors (Methods text)
+    control_chart_min_baseline_months: int  # fewer baseline months: provisional limits, no signal
 
 
 RULES = {"small_cell_max": "small_cell_max", "headline_lag_months": "report_headline_lag_months",
          "trend_months": "report_trend_months", "pchart_months": "report_pchart_months",
          "control_chart_baseline_months": "control_chart_baseline_months",
-         "control_chart_sigma": "control_chart_sigma"}
+         "control_chart_sigma": "control_chart_sigma",
+         "control_chart_min_baseline_months": "control_chart_min_baseline_months"}
 
 
 def read_rules(con: duckdb.DuckDBPyConnection) -> ReportRules:
@@ -92,14 +95,28 @@ class CohortSeries:
 
 
 @dataclass
-class SiteData:
-    """A site above the suppression threshold in the report month."""
+class Comparison:
+    """One funnel plot's figures: a calendar quarter's pooled rows, the network's and each site's.
+
+    Response: the latest quarter whose cohorts' endpoint windows have all closed by the end of the
+    report month; adverse events: the latest quarter that has ended by then. Quarters, never
+    rolling windows (docs/querying.md)."""
+
+    key: str  # the instrument, or the adverse-event term
+    period_start: date | None  # None: no quarter qualifies yet
+    period_end: date | None
+    network: Row | None
+    sites: list[Row]  # every site's row of the quarter (a suppressed one has no proportion)
+
+
+@dataclass
+class SiteLine:
+    """One site's line in the site table."""
 
     site_id: str
-    control: Row  # reporting.ae_control_chart for the month
-    ae_any: Row | None  # reporting.adverse_events, term 'any'
-    pchart: list[Row]  # the site's ae_control_chart rows, the p-chart's months
-    headline: list[Row]  # reporting.response_rates for the headline cohort, response and remission
+    control: Row  # reporting.ae_control_chart for the report month
+    ae_quarter: Row | None  # the AE comparison's row of the site
+    response_quarter: dict[str, Row]  # instrument -> the response comparison's row of the site
 
 
 @dataclass
@@ -158,13 +175,24 @@ class ReportData:
     assessment_windows: Row
     ae_labels: dict[str, str]
     vital_labels: dict[str, str]  # systolic_bp -> Systolic blood pressure (reference.measure_codes)
-    sites: list[SiteData] = field(default_factory=list)
-    suppressed_sites: list[str] = field(default_factory=list)  # sites with sessions in M but no section
+    site_lines: list[SiteLine] = field(default_factory=list)  # every site with sessions in M
+    response_comparison: list[Comparison] = field(default_factory=list)  # PCL-5, PHQ-9
+    ae_comparison: Comparison | None = None
     quality: list[QualityRate] = field(default_factory=list)  # empty for a build without the measures
     quality_index_min: int | None = None  # reference.quality_measure_rules: the lowest elevated PHQ-9
     sustained: list[SustainedResponse] = field(default_factory=list)  # PCL-5 / PHQ-9 x 3 / 6 months
     relapse_curve: list[Row] = field(default_factory=list)  # reporting.relapse_survival, the network grid
     relapse_rules: list[Row] = field(default_factory=list)  # reference.relapse_rules
+    edition: Edition = EXTERNAL  # internal: read from the marts, every count shown
+    previous_headline: list[Row] = field(default_factory=list)  # last month's headline cohort, network
+    previous_ae_any: Row | None = None  # the network's any-AE row of the month before
+    benchmarks: list[Row] = field(default_factory=list)  # reference.published_benchmarks
+    attrition: list[Row] = field(default_factory=list)  # network response rows, trend start .. report month
+
+    @property
+    def count_guard(self) -> int:
+        """The largest count the report refuses to print: the small-cell threshold, none internally."""
+        return 0 if self.edition.internal else self.rules.small_cell_max
 
     @property
     def trend_start(self) -> date:
@@ -286,8 +314,41 @@ def _quality_index_min(con: duckdb.DuckDBPyConnection) -> int | None:
     return None if found is None else found[0]
 
 
-def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportData:
-    """Read every figure of the report for `month_key` ("YYYY-MM") from a published warehouse."""
+def _comparison(con: duckdb.DuckDBPyConnection, table: str, key_column: str, key: str, closed: str,
+                month: date, extra: str = "") -> Comparison:
+    """The latest quarter of `table` meeting `closed` (SQL over its row, `?` = the report month's last
+    day), its network row and its site rows."""
+    end = last_day(month)
+    found = con.execute(
+        f"SELECT max(period_start) FROM reporting.{table} WHERE period_type = 'quarter' AND {key_column} = ? "
+        f"AND {closed} AND NOT is_provisional {extra}", [key, end]).fetchone()
+    start = found[0] if found else None
+    if start is None:
+        return Comparison(key, None, None, None, [])
+    quarter = rows(con, f"SELECT * FROM reporting.{table} WHERE period_type = 'quarter' AND period_start = ? "
+                        f"AND {key_column} = ? {extra} ORDER BY site_id <> 'ALL', site_id", [start, key])
+    network = next((r for r in quarter if r["site_id"] == ALL), None)
+    sites = [r for r in quarter if r["site_id"] != ALL]
+    return Comparison(key, start, quarter[0]["period_end"], network, sites)
+
+
+def _response_comparison(con: duckdb.DuckDBPyConnection, month: date) -> list[Comparison]:
+    if not has_table(con, "reporting", "response_rates_by_period"):
+        return []
+    return [_comparison(con, "response_rates_by_period", "instrument", instrument, "window_closes_on <= ?",
+                        month, "AND measure = 'response'") for instrument in CHART_INSTRUMENTS]
+
+
+def _ae_comparison(con: duckdb.DuckDBPyConnection, month: date) -> Comparison | None:
+    if not has_table(con, "reporting", "adverse_events_by_period"):
+        return None
+    return _comparison(con, "adverse_events_by_period", "ae_term", "any", "period_end <= ?", month)
+
+
+def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str,
+                     edition: Edition = EXTERNAL) -> ReportData:
+    """Read every figure of the report for `month_key` ("YYYY-MM") from a published warehouse (the
+    internal edition: from editions.report_source's views over the marts)."""
     month = month_of(month_key)
     rules = read_rules(con)
     cohort = add_months(month, -rules.headline_lag_months)
@@ -337,20 +398,18 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
             con, "SELECT DISTINCT measure, label FROM reference.measure_codes WHERE code_system = 'name' "
                  "ORDER BY ALL")}
 
-    site_controls = rows(con, "SELECT * FROM reporting.ae_control_chart WHERE month = ? AND site_id <> 'ALL' "
-                              "ORDER BY site_id", [month])
-    sites: list[SiteData] = []
-    suppressed_sites: list[str] = []
-    for control in site_controls:
-        site_id = control["site_id"]
-        if control["n_sessions"] is None or control["n_sessions"] <= rules.small_cell_max:
-            suppressed_sites.append(site_id)
-            continue
-        site_any = rows(con, "SELECT * FROM reporting.adverse_events WHERE month = ? AND site_id = ? "
-                             "AND ae_term = 'any'", [month, site_id])
-        sites.append(SiteData(site_id, control, site_any[0] if site_any else None,
-                              _control_series(con, site_id, pchart_first, month),
-                              _headline(con, cohort, site_id)))
+    response_comparison = _response_comparison(con, month)
+    ae_comparison = _ae_comparison(con, month)
+    site_lines = [
+        SiteLine(
+            control["site_id"], control,
+            next((r for r in ae_comparison.sites if r["site_id"] == control["site_id"]), None)
+            if ae_comparison else None,
+            {c.key: r for c in response_comparison for r in c.sites if r["site_id"] == control["site_id"]},
+        )
+        for control in rows(con, "SELECT * FROM reporting.ae_control_chart WHERE month = ? "
+                                 "AND site_id <> 'ALL' ORDER BY site_id", [month])
+    ]
 
     return ReportData(
         month=month,
@@ -375,8 +434,9 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
         assessment_windows=windows[0] if windows else {},
         ae_labels=ae_labels,
         vital_labels=vital_labels,
-        sites=sites,
-        suppressed_sites=suppressed_sites,
+        site_lines=site_lines,
+        response_comparison=response_comparison,
+        ae_comparison=ae_comparison,
         quality=_quality_rates(con, month),
         quality_index_min=_quality_index_min(con),
         sustained=_sustained_response(con, month),
@@ -384,4 +444,17 @@ def read_report_data(con: duckdb.DuckDBPyConnection, month_key: str) -> ReportDa
         if has_table(con, "reporting", "relapse_survival") else [],
         relapse_rules=rows(con, "SELECT * FROM reference.relapse_rules ORDER BY instrument")
         if has_table(con, "reference", "relapse_rules") else [],
+        edition=edition,
+        previous_headline=_headline(con, add_months(cohort, -1), ALL),
+        previous_ae_any=next(iter(rows(
+            con, "SELECT * FROM reporting.adverse_events WHERE month = ? AND site_id = 'ALL' "
+                 "AND ae_term = 'any'",
+            [add_months(month, -1)])), None),
+        benchmarks=rows(con, "SELECT * FROM reference.published_benchmarks "
+                             "ORDER BY instrument NULLS LAST, measure DESC, benchmark_id")
+        if has_table(con, "reference", "published_benchmarks") else [],
+        attrition=rows(con, "SELECT * FROM reporting.response_rates WHERE site_id = 'ALL' "
+                            "AND measure = 'response' "
+                            "AND instrument IN ('PCL5', 'PHQ9') AND cohort_month BETWEEN ? AND ? "
+                            "ORDER BY instrument, cohort_month", [trend_first, month]),
     )

@@ -40,6 +40,14 @@ SYNTHETIC_HEADER = (
 )
 
 
+# The internal edition's notice at the top of every printed page: dark, unlike the synthetic one.
+BANNER_HEADER = (
+    '<div style="font-size:8pt;font-weight:bold;color:#ffffff;background:#1f2a36;'
+    'text-align:center;padding:1mm 0;margin:0 14mm;-webkit-print-color-adjust:exact;'
+    'font-family:\'Liberation Sans\',Arial,sans-serif">{text}</div>'
+)
+
+
 class ChromiumMissing(RuntimeError):
     """No chromium binary to print with."""
 
@@ -83,7 +91,12 @@ class Printer:
         self._browser = browser
 
     def pdf(self, html: str, footer_title: str = "", build_id: str = "",
-            synthetic: bool = False) -> bytes:
+            synthetic: bool = False, banner: str | None = None) -> bytes:
+        """A4 PDF of `html`; the synthetic-data notice and `banner` (the internal edition's) head
+        every page."""
+        headers = [SYNTHETIC_HEADER.format(text=SYNTHETIC_TEXT)] if synthetic else []
+        if banner:
+            headers.append(BANNER_HEADER.format(text=banner))
         page = self._browser.new_page()
         try:
             page.set_content(html, wait_until="load")
@@ -92,7 +105,8 @@ class Printer:
                 print_background=True,
                 prefer_css_page_size=True,
                 display_header_footer=True,
-                header_template=SYNTHETIC_HEADER.format(text=SYNTHETIC_TEXT) if synthetic else EMPTY_HEADER,
+                header_template=('<div style="width:100%">' + "".join(headers) + "</div>") if headers
+                else EMPTY_HEADER,
                 footer_template=FOOTER.format(title=footer_title, build=build_id[:8]),
             )
         finally:

@@ -26,12 +26,13 @@ from pipelines.publish.report.data import (
     SAFETY_REASONS,
     SYNTHETIC_TEXT,
     CohortSeries,
+    Comparison,
     ReportData,
     ReportRules,
     Row,
-    SiteData,
     add_months,
 )
+from pipelines.publish.report.funnel import place
 
 TEMPLATE = "template.html.j2"
 SUPPRESSED_TITLE = "suppressed (small cell)"
@@ -282,6 +283,7 @@ def _control_points(rows: Sequence[Row], first: date, last: date) -> list[charts
         (by_month.get(m) or {}).get("lcl"),
         bool((by_month.get(m) or {}).get("signal")),
         _suppressed(by_month.get(m), "p"),
+        bool((by_month.get(m) or {}).get("limits_provisional")),
     ) for m in months]
 
 
@@ -292,11 +294,107 @@ def _p_chart(data: ReportData) -> str | None:
                           "p-chart of the monthly proportion of sessions with any adverse event")
 
 
-def _site_chart(data: ReportData, site: SiteData) -> str | None:
-    if not site.pchart:
-        return None
-    return charts.p_chart(_control_points(site.pchart, data.pchart_start, data.month),
-                          f"pchart-{site.site_id}", f"p-chart for site {site.site_id}", height=1.8)
+def comparison_points(comparison: Comparison, numerator: str, denominator: str) -> list:
+    """A comparison's sites placed against the funnel around the network (sites whose pooled figures
+    are suppressed, or without a denominator, are not plotted)."""
+    network = comparison.network
+    if network is None or not network.get(denominator) or network.get(numerator) is None:
+        return []
+    target = network[numerator] / network[denominator]
+    shown = [(r["site_id"], int(r[denominator]), r[numerator] / r[denominator]) for r in comparison.sites
+             if r.get(numerator) is not None and r.get(denominator)]
+    return place(target, shown)
+
+
+def _funnel_charts(data: ReportData) -> dict[str, str | None]:
+    response = [c for c in data.response_comparison if c.network and c.network.get("n_eligible")
+                and comparison_points(c, "n_met", "n_eligible")]  # no empty funnel: the text says why
+    made: dict[str, str | None] = {"response": None, "ae": None}
+    if response:
+        made["response"] = charts.funnel_panels(
+            [charts.FunnelPanel(f"{instrument_name(c.key)} response, {quarter_name(c.period_start)}",
+                                c.network["n_met"] / c.network["n_eligible"],
+                                comparison_points(c, "n_met", "n_eligible")) for c in response],
+            "funnel-response", "Funnel plot of site response rates against completers",
+            x_title="completers (courses with an endpoint)", y_title="response rate")
+    ae = data.ae_comparison
+    if ae and ae.network and ae.network.get("n_sessions") and comparison_points(ae, "n_sessions_with_event",
+                                                                                "n_sessions"):
+        made["ae"] = charts.funnel_panels(
+            [charts.FunnelPanel(f"Sessions with any adverse event, {quarter_name(ae.period_start)}",
+                                ae.network["n_sessions_with_event"] / ae.network["n_sessions"],
+                                comparison_points(ae, "n_sessions_with_event", "n_sessions"))],
+            "funnel-ae", "Funnel plot of site adverse-event rates against sessions",
+            x_title="sessions", y_title="per 100 sessions", scale=100.0, height=2.6)
+    return made
+
+
+def _find(rows: Sequence[Row], instrument: str, measure: str) -> Row | None:
+    return next((r for r in rows if r["instrument"] == instrument and r["measure"] == measure), None)
+
+
+def _changes(data: ReportData) -> list[dict[str, Any]]:
+    """The first page's 'since last month': the headline rates against last month's headline cohort,
+    and the month's any-AE rate against the month before's (differences of two shown values only)."""
+    made = []
+    for instrument, measure in (("PCL5", "response"), ("PHQ9", "response"), ("PHQ9", "remission")):
+        now = _find(data.headline, instrument, measure)
+        before = _find(data.previous_headline, instrument, measure)
+        if now is None and before is None:
+            continue
+        made.append({"label": f"{instrument_name(instrument)} {MEASURE_NAMES[measure].lower()}",
+                     "now": now, "before": before, "column": "rate", "kind": "pct",
+                     "when": (month_name(data.headline_cohort),
+                              month_name(add_months(data.headline_cohort, -1)))})
+    if data.ae_any or data.previous_ae_any:
+        made.append({"label": "Sessions with any adverse event, per 100", "now": data.ae_any,
+                     "before": data.previous_ae_any, "column": "rate_per_100_sessions", "kind": "per100",
+                     "when": (month_name(data.month), month_name(add_months(data.month, -1)))})
+    for change in made:
+        now = (change["now"] or {}).get(change["column"])
+        before = (change["before"] or {}).get(change["column"])
+        change["delta"] = None if now is None or before is None else now - before
+    return made
+
+
+def _benchmarks(data: ReportData) -> list[dict[str, Any]]:
+    """Each published figure beside the network's comparable one (reference.published_benchmarks)."""
+    hypertension = next((r for r in data.ae_terms if r["ae_term"] == "hypertension"), None)
+    made = []
+    for bench in data.benchmarks:
+        if bench.get("ae_term"):
+            row, column, kind = (hypertension if bench["ae_term"] == "hypertension" else None), \
+                "rate_per_100_sessions", "per100"
+            when = month_name(data.month)
+        else:
+            row, column, kind = _find(data.headline, bench["instrument"], bench["measure"]), "rate", "pct"
+            when = f"cohort {month_name(data.headline_cohort)}"
+        made.append({"bench": bench, "row": row, "column": column, "kind": kind, "when": when,
+                     "published": bench["value"] * (100 if kind == "per100" else 1)})
+    return made
+
+
+def _attrition(data: ReportData) -> list[tuple[str, dict[date, Row]]]:
+    """Per instrument and cohort: completers, missing endpoints and their sum, the courses with an
+    eligible baseline (hidden when either part is: a sum of shown counts only)."""
+    by_instrument: dict[str, dict[date, Row]] = {}
+    for row in data.attrition:
+        hidden = [c for c in ("n_eligible", "n_missing_endpoint") if _suppressed(row, c)]
+        parts = (row.get("n_eligible"), row.get("n_missing_endpoint"))
+        total = None if hidden or None in parts else parts[0] + parts[1]
+        by_instrument.setdefault(row["instrument"], {})[row["cohort_month"]] = {
+            **row, "n_baseline_eligible": total,
+            "suppressed_cells": [*(row.get("suppressed_cells") or []),
+                                 *(["n_baseline_eligible"] if hidden else [])]}
+    return sorted(by_instrument.items(), key=lambda item: INSTRUMENT_ORDER.index(item[0])
+                  if item[0] in INSTRUMENT_ORDER else 99)
+
+
+def quarter_name(start: date | None) -> str:
+    """'Q2 2025' from a quarter's first day."""
+    if start is None:
+        return "-"
+    return f"Q{(start.month - 1) // 3 + 1} {start.year}"
 
 
 def _pivot_safety(data: ReportData) -> tuple[list[str], list[tuple[str, list[Row | None]]]]:
@@ -316,17 +414,20 @@ def _pivot(series: Sequence[CohortSeries], key: str,
     return [(point, [rows.get(point) for rows in by_point]) for point in points]
 
 
-def environment(rules: ReportRules) -> Environment:
-    """The template's environment for one build's rules (its small-cell threshold guards every count)."""
+def environment(rules: ReportRules, count_guard: int | None = None) -> Environment:
+    """The template's environment for one build's rules: its small-cell threshold guards every count
+    (`count_guard`, when given, instead: 0 for the internal edition, which shows small cells)."""
     env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(
-        count_cell=partial(count_cell, small_cell_max=rules.small_cell_max), value_cell=value_cell,
+        count_cell=partial(count_cell,
+                           small_cell_max=rules.small_cell_max if count_guard is None else count_guard),
+        value_cell=value_cell,
         ci_cell=ci_cell, month_name=month_name,
         instrument_name=instrument_name, measure_names=MEASURE_NAMES, reason_names=REASON_NAMES,
         export_names=EXPORT_NAMES, comparators=COMPARATORS, suppressed_title=SUPPRESSED_TITLE,
         suppressed_mark=SUPPRESSED_MARK, small_cell_max=rules.small_cell_max,
-        quality_names=QUALITY_NAMES, quality_cohort=quality_cohort,
+        quality_names=QUALITY_NAMES, quality_cohort=quality_cohort, quarter_name=quarter_name,
     )
     env.filters["month_name"] = month_name
     return env
@@ -366,10 +467,20 @@ def render_html(data: ReportData) -> str:
         "relapse_grid": _relapse_grid(data),
         "method_instruments": [(code, data.instruments[code]) for code in INSTRUMENT_ORDER
                                if code in data.instruments],
-        "site_charts": {s.site_id: _site_chart(data, s) for s in data.sites},
+        "funnels": _funnel_charts(data),
+        "changes": _changes(data),
+        "attrition": _attrition(data),
+        "attrition_cohorts": sorted({r["cohort_month"] for r in data.attrition}),
+        "benchmarks": _benchmarks(data),
+        "format_value": _format,
+        "response_places": {c.key: {p.label: p for p in comparison_points(c, "n_met", "n_eligible")}
+                            for c in data.response_comparison},
+        "ae_places": {p.label: p for p in comparison_points(data.ae_comparison, "n_sessions_with_event",
+                                                            "n_sessions")} if data.ae_comparison else {},
         "trend_first": data.trend_start,
         "pchart_first": data.pchart_start,
         "endpoint_last_day": data.assessment_windows["endpoint_last_day"],
         "synthetic_text": SYNTHETIC_TEXT,
+        "internal": data.edition.internal,
     }
-    return environment(data.rules).get_template(TEMPLATE).render(**context)
+    return environment(data.rules, data.count_guard).get_template(TEMPLATE).render(**context)

@@ -207,7 +207,14 @@ AE_RATES: dict[str, dict[str, float]] = {
 }
 ROUTE_GROUP: dict[str, str] = {"IV": "parenteral", "IM": "parenteral", "IN": "intranasal",
                                "SL": "oral", "PO": "oral"}
-AE_GRADE_P = (0.80, 0.169, 0.03, 0.001)  # CTCAE grades 1-4; grade 5 (death) never simulated
+# CTCAE grades 1-4 of a reported term; grade 5 (death) never simulated. Severe (grade >= 3) events
+# are about 1% of sessions or fewer in published series (Yale chart review 2024: severe
+# hypertension in 0.98% of IV sessions) and serious ones rarer still (Feder 2021: none): with the
+# rates above these give grade >= 3 in about 1% of the demo's sessions (3.4% before).
+AE_GRADE_P = (0.86, 0.1315, 0.008, 0.0005)
+# Of the sessions whose blood pressure reaches hypertensive urgency, the share whose reported
+# hypertension is graded 3 (the rest 2): most urgencies resolve with observation.
+SEVERE_BP_GRADE_3_SHARE = 0.25
 HYPERTENSION_AE_P = {"baseline": 0.004, "elevated": 0.08, "severe": 0.6}  # by planned peak
 
 # --- Vitals (Yale chart review 2024: +16/+11 mmHg peaking at 40 min; 0.98% severe) ---------

@@ -79,7 +79,8 @@ def _adverse_events(
 
     grade_values = np.arange(1, len(cfg.AE_GRADE_P) + 1)
     grades = rng.choice(grade_values, size=(n, len(_TERMS)), p=cfg.AE_GRADE_P)
-    grades[:, h] = np.where(severe, rng.choice([2, 3], n, p=[0.6, 0.4]), np.minimum(grades[:, h], 2))
+    share = cfg.SEVERE_BP_GRADE_3_SHARE
+    grades[:, h] = np.where(severe, rng.choice([2, 3], n, p=[1 - share, share]), np.minimum(grades[:, h], 2))
     for term in set(stop_term[stop_term != ""]):
         rows = stop_term == term
         t = _TERMS.index(term)
