@@ -81,6 +81,15 @@ VITALS: list[tuple[Any, ...]] = [
     ("p1_3", at("2025-01-10 09:30"), "spo2", 90.0, "%"),  # inside, but not below 90
     ("p4_1", at("2025-01-06 12:10"), "heart_rate", 49.0, "/min"),  # bradycardia at site B
     ("p6_3", at("2025-01-10 14:15"), "systolic_bp", 179.0, "mmHg"),  # just below 180
+    # bp_rise (>= 40 systolic or >= 25 diastolic over the pre-dose reading): p6_3's two pre-dose
+    # readings at the start are 135 and 141; the lower counts, 179 - 135 = 44: a rise (141 would
+    # give 38). p6_1 rises 35 systolic and 24 diastolic: just below both.
+    ("p6_3", at("2025-01-10 14:00"), "systolic_bp", 141.0, "mmHg"),
+    ("p6_3", at("2025-01-10 14:00"), "systolic_bp", 135.0, "mmHg"),
+    ("p6_1", at("2025-01-06 13:50"), "systolic_bp", 130.0, "mmHg"),
+    ("p6_1", at("2025-01-06 13:50"), "diastolic_bp", 80.0, "mmHg"),
+    ("p6_1", at("2025-01-06 14:20"), "systolic_bp", 165.0, "mmHg"),
+    ("p6_1", at("2025-01-06 14:20"), "diastolic_bp", 104.0, "mmHg"),
 ]
 
 
@@ -348,8 +357,9 @@ def test_adverse_events(con: duckdb.DuckDBPyConnection) -> None:
                   ci_low=15.1665, ci_high=64.6199, n_grade_3_plus=1, n_serious=1, n_stopped_early_for_event=1)
     assert_counts(cell("B", "bradycardia"), n_sessions=4, n_sessions_with_event=1)
     assert_counts(cell("ALL", "any"), n_sessions=15, n_sessions_with_event=5, ci_low=15.1763, ci_high=58.2865)
+    assert_counts(cell("A", "bp_rise"), n_sessions_with_event=1)  # p6_3 (p6_1 is just below)
     terms = rows(con, "SELECT DISTINCT ae_term FROM marts.adverse_events")
-    assert len(terms) == 17  # 14 controlled terms, bradycardia, desaturation, any
+    assert len(terms) == 18  # 14 controlled terms, bradycardia, desaturation, bp_rise, any
 
     sources = {(r["session_id"], r["ae_term"]): r for r in rows(
         con, "SELECT * FROM intermediate.adverse_events__combined")}
@@ -358,14 +368,20 @@ def test_adverse_events(con: duckdb.DuckDBPyConnection) -> None:
     assert sources[("p1_1", "nausea")]["source"] == "reported"
     assert sources[("p1_2", "tachycardia")]["source"] == "derived"
     assert ("p6_3", "hypertension") not in sources  # 179 is below 180
+    assert sources[("p6_3", "bp_rise")]["source"] == "derived"
+    assert ("p6_1", "bp_rise") not in sources
+    flagged = {r["session_id"]: r["evidence"] for r in rows(
+        con, "SELECT * FROM intermediate.derived_adverse_events__flagged WHERE ae_term = 'bp_rise'")}
+    assert flagged == {"p6_3": "systolic_bp rise 44.0"}
 
 
 def test_control_chart(con: duckdb.DuckDBPyConnection) -> None:
     chart = {(r["month"], r["site_id"]): r for r in rows(con, "SELECT * FROM marts.ae_control_chart")}
     assert_counts(chart[(JAN, "ALL")], n_sessions=15, n_sessions_with_any_ae=5, p_bar=None, signal=None)
     # April judged against January: p_bar 5/15, ucl = 1/3 + 3 sqrt((1/3)(2/3)/2) = 1.3333, lcl floored at 0
+    # one baseline month (fewer than 6): the limits are provisional and raise no signal
     assert_counts(chart[(APR, "ALL")], n_sessions=2, n_sessions_with_any_ae=0, p=0.0, p_bar=0.3333,
-                  ucl=1.3333, lcl=0.0, signal=False)
+                  ucl=1.3333, lcl=0.0, signal=None, n_baseline_months=1, limits_provisional=True)
     assert_counts(chart[(APR, "A")], p_bar=0.3636)  # 4/11
 
 
@@ -393,7 +409,7 @@ def test_incremental_models_replace_only_the_refresh_months(warehouse: Path, tmp
                               "GROUP BY 1").fetchall()
         return dict(found)
 
-    assert counts() == {"2025-01": 6}  # p1_1 systolic and diastolic, p1_2, p1_3, p4_1, p6_3
+    assert counts() == {"2025-01": 8}  # p1_1 and p6_1 systolic and diastolic, p1_2, p1_3, p4_1, p6_3
     january_events = counts("adverse_events__combined")["2025-01"]
     with duckdb.connect(str(copy / "build.duckdb")) as c:
         c.execute("DELETE FROM staging.vitals WHERE session_id = 'p4_1'")  # a corrected January export
@@ -402,11 +418,11 @@ def test_incremental_models_replace_only_the_refresh_months(warehouse: Path, tmp
     model = ["build", "--select", "stg_vitals", "int_session_vitals__aggregated+2", "--exclude",
              "resource_type:test"]
     run_dbt(model, copy, months="2025-04")
-    assert counts() == {"2025-01": 6}  # refreshing April leaves January alone
+    assert counts() == {"2025-01": 8}  # refreshing April leaves January alone
     run_dbt(model, copy, months="none")
-    assert counts() == {"2025-01": 6}  # nothing to refresh: nothing replaced
+    assert counts() == {"2025-01": 8}  # nothing to refresh: nothing replaced
     run_dbt(model, copy, months="2024-12,2025-01")
-    assert counts() == {"2025-01": 5}  # refreshing January replaces January
+    assert counts() == {"2025-01": 7}  # refreshing January replaces January
     with duckdb.connect(str(copy / "build.duckdb")) as c:
         c.execute("DELETE FROM staging.vitals WHERE session_id IN (SELECT session_id FROM staging.sessions "
                   "WHERE export_month = '2025-01')")  # January's vitals retracted

@@ -583,7 +583,8 @@ def test_pdf_pages_are_printed_and_not_blank(published: Path, tmp_path: Path) ->
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / f".outcomes_{MONTH}.pdf.4194305.tmp").write_bytes(b"%PDF-1.4 killed")  # no such pid on Linux
-    (done,) = write_reports(published, reports, [MONTH], editions=(EXTERNAL_EDITION,))  # the file has no marts
+    # the hand-made file has no marts: the external edition only
+    (done,) = write_reports(published, reports, [MONTH], editions=(EXTERNAL_EDITION,))
     html_path, pdf_path = report_paths(reports, MONTH)
     assert (done.html_path, done.pdf_path) == (html_path, pdf_path)
     assert sorted(p.name for p in reports.iterdir()) == [  # no temporaries
