@@ -289,8 +289,8 @@ def write_published(path: Path, month: str = MONTH, seed: int = 5) -> Path:
                              "n_rows": quarantined - 4},
                             {"export_month": key, "export": export, "reason": "unknown_site", "n_rows": 4}]
     suppress(accounting, ["export_month", "export"],
-             ["n_files", "rows_read", "rows_loaded", "rows_quarantined", "rows_held", "rows_malformed",
-              "duplicates_collapsed"], {})
+             ["rows_read", "rows_loaded", "rows_quarantined", "rows_held", "rows_malformed",
+              "duplicates_collapsed"], {})  # n_files is a count of files: never suppressed
     _insert(con, "reporting.file_accounting",
             {"export_month": "VARCHAR", "export": "VARCHAR", "n_files": "INTEGER", "rows_read": "BIGINT",
              "rows_loaded": "BIGINT", "rows_quarantined": "BIGINT", "rows_held": "BIGINT",

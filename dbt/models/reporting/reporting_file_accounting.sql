@@ -64,7 +64,7 @@
         {%- endfor %}
         primary__rows_read or (needs_complement
             {%- for part in parts %} and not candidate__{{ part }}{% endfor %}) as hide__rows_read,
-        primary__n_files as hide__n_files,
+        false as hide__n_files,  -- a count of files, not of people or rows: never hidden
         {%- for part in ['rows_held', 'rows_malformed'] %}
         primary__{{ part }} or (not primary__rows_quarantined
             and (rows_quarantined - {{ part }}) between 1 and {{ max_small }}) as hide__{{ part }}

@@ -126,6 +126,15 @@ def _format(value: float, kind: str) -> str:
     return f"{value:,.1f}"  # scores
 
 
+def file_count(row: Mapping[str, Any] | None) -> Markup:
+    """The number of files of an export month: not a count of people or rows, so never suppressed
+    and printed outside the count guard."""
+    value = None if row is None else row.get("n_files")
+    if value is None:
+        return _marker("count ") if _suppressed(row, "n_files") else NO_DATA
+    return Markup(f'<span class="files">{int(value):,}</span>')
+
+
 def value_cell(row: Mapping[str, Any] | None, column: str, kind: str = "pct") -> Markup:
     """A rate, mean or limit: the suppression marker when it is built on a hidden count."""
     if _suppressed(row, column):
@@ -423,7 +432,7 @@ def environment(rules: ReportRules, count_guard: int | None = None) -> Environme
         count_cell=partial(count_cell,
                            small_cell_max=rules.small_cell_max if count_guard is None else count_guard),
         value_cell=value_cell,
-        ci_cell=ci_cell, month_name=month_name,
+        ci_cell=ci_cell, month_name=month_name, file_count=file_count,
         instrument_name=instrument_name, measure_names=MEASURE_NAMES, reason_names=REASON_NAMES,
         export_names=EXPORT_NAMES, comparators=COMPARATORS, suppressed_title=SUPPRESSED_TITLE,
         suppressed_mark=SUPPRESSED_MARK, small_cell_max=rules.small_cell_max,
