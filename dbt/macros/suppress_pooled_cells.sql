@@ -23,18 +23,15 @@ with pooled as (select * from {{ pooled }}),
 
 monthly_hidden as (
 
-    {%- for period in ['quarter', 'year'] %}
     select
-        '{{ period }}' as period_type,
-        cast(date_trunc('{{ period }}', {{ month_column }}) as date) as period_start,
+        period_type,
+        period_start,
         {{ keys | join(', ') }},
         {%- for count in counts %}
         coalesce(bool_or({{ count }} is null), false) as {{ count }}_hidden{{ ',' if not loop.last }}
         {%- endfor %}
-    from {{ monthly }}
-    group by {{ range(1, keys | length + 3) | join(', ') }}
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+    from ({{ in_calendar_periods(monthly, month_column) }}) as in_periods
+    group by period_type, period_start, {{ keys | join(', ') }}
 
 ),
 

@@ -12,14 +12,7 @@ windows as (select * from {{ ref('assessment_windows') }}),
 
 in_periods as (
 
-    {%- for period in ['quarter', 'year'] %}
-    select
-        '{{ period }}' as period_type,
-        cast(date_trunc('{{ period }}', monthly.cohort_month) as date) as period_start,
-        monthly.*
-    from monthly
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+    {{ in_calendar_periods('monthly', 'cohort_month') }}
 
 ),
 
@@ -45,8 +38,7 @@ ended as (
 
     select
         pooled.*,
-        last_day({{ add_months('pooled.period_start', "case pooled.period_type when 'quarter' then 2 else 11 end") }})
-            as period_end
+        {{ calendar_period_end('pooled.period_type', 'pooled.period_start') }} as period_end
 
     from pooled
 
