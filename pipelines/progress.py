@@ -76,6 +76,7 @@ class RunProgress(threading.Thread):
         # step -> (asset, month) -> that materialization's row count (a monthly asset has one per month)
         self._rows: dict[str, dict[tuple[str, str | None], int]] = {}
         self._reports: list[str] = []  # what the report step did, shown when it ends
+        self._after: dict[str, str] = {}  # step -> a line said after its own (the disclosure audit's)
         self._dbt_last_line = 0.0
 
     def run(self) -> None:
@@ -160,6 +161,12 @@ class RunProgress(threading.Thread):
             if rows is not None:  # one materialization per month of a monthly asset: the months add up
                 key = (materialization.asset_key.to_user_string(), materialization.partition)
                 self._rows.setdefault(step, {})[key] = int(rows.value)
+            audit = materialization.metadata.get("disclosure_audit")
+            if audit is not None:  # said after the publish step's line
+                found = audit.value
+                self._after[step] = (f"disclosure audit: {found['hidden_cells']:,} hidden cells attacked, "
+                                     f"none solvable; {found['pools_withheld']} pooled counts withheld "
+                                     f"({found['seconds']} s)")
             if step == "publish__report":
                 month = materialization.metadata.get("month")
                 rendered = materialization.metadata.get("rendered")
@@ -180,5 +187,7 @@ class RunProgress(threading.Thread):
                 if total else ""
             verdict = "done" if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
             self._line(stage, f"{step_label(step)} {verdict} in {took:.1f} s{rows}")
+            if step in self._after:
+                self._line(stage, self._after.pop(step))
             if step == "publish__report":
                 self._reports_line()

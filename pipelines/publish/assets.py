@@ -4,13 +4,14 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, Failure, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
 from pipelines.ingest.assets import OWNERS
 from pipelines.ingest.discover import is_synthetic
 from pipelines.partitions import run_months
 from pipelines.publish.build_record import REPRODUCES_TAG, record_build
+from pipelines.publish.disclosure.gate import DisclosureRefused
 from pipelines.publish.warehouse import COPIED_SCHEMAS, PUBLISHED_NAME, publish
 from pipelines.redaction import values_withheld
 from pipelines.resources import Folders
@@ -46,7 +47,17 @@ def published_warehouse(
     if absent:  # asked for, but retracted or never loaded
         context.log.warning(f"the build holds no file version for {', '.join(absent)}")
     synthetic = record.synthetic
-    done = publish(Path(duckdb.database), folders.warehouse_path, record)
+    try:
+        done = publish(Path(duckdb.database), folders.warehouse_path, record, context.log.info)
+    except DisclosureRefused as refused:
+        failure = Failure(description=f"publish refused: {refused}")
+    else:
+        failure = None
+    if failure is not None:  # raised outside the except block: no traceback chain in the run log
+        raise failure
+    audit = done.audit
+    context.log.info(f"disclosure audit: {audit.hidden_cells} hidden cells attacked, none solvable; "
+                     f"{audit.pools_withheld} pooled rows withheld ({audit.seconds} s)")
     held = ", ".join(record.months) or "none"
     context.log.info(f"published {done.path} (build {done.build_id}, {done.tables} tables, months {held}"
                      + (", SYNTHETIC DEMO DATA)" if synthetic else ")"))
@@ -61,4 +72,7 @@ def published_warehouse(
         "extracts": MetadataValue.path(str(done.extracts)),
         "synthetic": MetadataValue.bool(synthetic),
         "months": MetadataValue.text(", ".join(record.months) or "none"),
+        "disclosure_audit": MetadataValue.json({"hidden_cells": audit.hidden_cells,
+                                                "pools_withheld": audit.pools_withheld,
+                                                "rounds": audit.rounds, "seconds": audit.seconds}),
     })

@@ -13,10 +13,12 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.publish.build_record import BuildRecord
+from pipelines.publish.disclosure.gate import Audit, audit_reporting
 from pipelines.publish.extracts import extracts_root, put_in_place, write_extracts
 from pipelines.settings import publish_storage_version
 from pipelines.sql import connect_in_memory, has_table, tables_of
@@ -37,6 +39,7 @@ class Published:
     tables: int
     size_bytes: int
     extracts: Path  # the build's Parquet and CSV extracts (pipelines/publish/extracts.py)
+    audit: Audit  # what the disclosure gate found and withheld (pipelines/publish/disclosure/gate.py)
 
 
 def _remove_stale_temporaries(warehouse: Path) -> None:
@@ -54,12 +57,16 @@ def _remove_stale_temporaries(warehouse: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
+def publish(
+    build_db: Path, warehouse: Path, record: BuildRecord, log: Callable[[str], None] = print
+) -> Published:
     """Copy the readers' tables from build_db into a new file and atomically replace the published one.
 
     `record`: the build as pipelines.publish.build_record recorded it in the build file: meta.build
     says which months it holds and whether it is synthetic (every report rendered from it says so
-    too), meta.build_file_versions which file version of each export month.
+    too), meta.build_file_versions which file version of each export month. Before anything is
+    put in place, the disclosure gate attacks the new file's `reporting` schema: it may withhold
+    pooled counts, and raises DisclosureRefused (nothing replaced) when it cannot make it safe.
     """
     _remove_stale_temporaries(warehouse)
     target = warehouse / PUBLISHED_NAME
@@ -79,6 +86,7 @@ def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
                 for table in tables_of(con, schema, "build"):
                     con.execute(f'CREATE TABLE {schema}."{table}" AS SELECT * FROM build.{schema}."{table}"')
                     count += 1
+            audit = audit_reporting(con, log)
             con.execute("CREATE SCHEMA meta")
             # Row counts of this build's tables: a reader can check that what it reads is one
             # consistent build (the load test does).
@@ -97,6 +105,11 @@ def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
                 "?::VARCHAR AS reproduces",
                 [build_id, record.built_at, record.run_id, record.months, record.synthetic,
                  record.reproduces],
+            )
+            con.execute(  # what the disclosure gate did: counts of cells and rows, never values
+                "CREATE TABLE meta.disclosure_audit AS SELECT ?::INTEGER AS hidden_cells, "
+                "?::INTEGER AS pools_withheld, ?::INTEGER AS rounds, ?::DOUBLE AS seconds",
+                [audit.hidden_cells, audit.pools_withheld, audit.rounds, audit.seconds],
             )
             con.execute(
                 "CREATE TABLE meta.build_file_versions (export VARCHAR, export_month VARCHAR, "
@@ -122,4 +135,4 @@ def publish(build_db: Path, warehouse: Path, record: BuildRecord) -> Published:
             leftover.unlink(missing_ok=True)
         for unfinished in extracts_root(warehouse).glob(f".{build_id}.tmp"):
             shutil.rmtree(unfinished, ignore_errors=True)
-    return Published(target, build_id, count + 1, target.stat().st_size, extracts)
+    return Published(target, build_id, count + 1, target.stat().st_size, extracts, audit)

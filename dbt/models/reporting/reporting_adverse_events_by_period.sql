@@ -1,7 +1,8 @@
--- marts.adverse_events_by_period with nothing a reader could not already add up from
--- reporting.adverse_events: a pooled count is shown only when every monthly count it sums is
--- shown there for the same site and term (macros/suppress_pooled_cells.sql); the rate and its
--- interval go with their counts. Calendar quarters and years only: no rolling windows.
+-- marts.adverse_events_by_period as it may leave the team: a quarter's pooled count over
+-- reporting.adverse_events (same site and term) is shown where its months are, or where at least
+-- two are hidden and sum to more than small_cell_max, with a second site hidden where one alone
+-- would be; a year where all its quarters are (macros/suppress_pooled_cells.sql). The publish
+-- step's attack decides the rest. Calendar quarters and years only: no rolling windows.
 {{ suppress_pooled_cells(
     pooled=ref('adverse_events_by_period'),
     monthly=ref('reporting_adverse_events'),
