@@ -10,11 +10,16 @@ tests/test_suppression.py, which already runs it.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pytest
+from scipy.optimize import LinearConstraint
 
 from pipelines.cli import main
+from pipelines.publish.disclosure.solver import integer_program
 from pipelines.publish.warehouse import PUBLISHED_NAME
 from pipelines.settings import Settings
 from pipelines.tools.synth import SynthConfig, generate
@@ -153,3 +158,22 @@ def test_a_network_of_small_cells_publishes_nothing_recoverable(settings: Settin
         assert hidden > 0 and hidden_p_bar > 0, "the network must exercise the control chart's suppression"
         assert mismatches_with_sources(con) == []
         assert [str(f) for f in attack_published(con)] == []
+
+
+def test_a_feasible_program_highs_presolve_calls_infeasible_is_solved() -> None:
+    """68 hidden counts of the demo network and their 86 sums and inequalities (the true counts
+    satisfy every row): HiGHS's MIP presolve in scipy 1.17 calls it infeasible, which made the
+    attack report "no integer solution" and the publish step refuse a sound build."""
+    case = json.loads((Path(__file__).parent / "highs_presolve_case.json").read_text())
+    n, rows = case["n"], case["rows"]
+    matrix = np.zeros((len(rows), n))
+    for k, (terms, _, _) in enumerate(rows):
+        for column, coefficient in terms.items():
+            matrix[k, int(column)] = coefficient
+    lower = np.array([-np.inf if lo is None else lo for _, lo, _ in rows], dtype=float)
+    upper = np.array([np.inf if hi is None else hi for _, _, hi in rows], dtype=float)
+    result = integer_program(np.zeros(n), np.ones(n), (np.zeros(n), np.full(n, 1e7)),
+                   LinearConstraint(matrix, lower, upper))
+    assert result.status == 0
+    found = matrix @ np.round(result.x)
+    assert np.all(found >= lower - 1e-9) and np.all(found <= upper + 1e-9)
