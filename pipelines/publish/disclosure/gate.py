@@ -141,13 +141,14 @@ def revert(con: duckdb.DuckDBPyConnection, groups: Iterable[Group]) -> int:
     groups = list(groups)
     changed = 0
     for spec, count, group in groups:
-        monthly = f"reporting.{spec.monthly}"
+        monthly = spec.monthly
         same = " AND ".join(f"m.{key} = p.{key}" for key in ("site_id", *spec.keys))
         in_period = f"m.{spec.month_column} BETWEEN p.period_start AND p.period_end"
         in_group = " AND ".join(f"p.{column} = ?" for column, _ in group)
         changed += _hide(con, spec.table, count, f"""{in_group} AND (
-            NOT EXISTS (SELECT 1 FROM {monthly} AS m WHERE {same} AND {in_period})
-            OR EXISTS (SELECT 1 FROM {monthly} AS m WHERE {same} AND {in_period} AND m.{count} IS NULL))""",
+            NOT EXISTS (SELECT 1 FROM reporting.{monthly} AS m WHERE {same} AND {in_period})
+            OR EXISTS (SELECT 1 FROM reporting.{monthly} AS m
+                       WHERE {same} AND {in_period} AND m.{count} IS NULL))""",
                          [value for _, value in group])
     for spec in {spec for spec, _, _ in groups}:
         same = " AND ".join(f"q.{key} = p.{key}" for key in ("site_id", *spec.keys))
