@@ -50,7 +50,10 @@ from pipelines.publish.disclosure.solver import (
 from pipelines.transform.project import dbt_var
 
 TRAILING_MONTHS = int(dbt_var("control_chart_baseline_months"))  # the months p_bar pools
-ORPHAN_REASONS = ("session_id.orphan", "patient_id.orphan")
+# the reasons a held row carries (docs: rows_held of data_quality.file_accounting): orphans, and
+# rows whose session or patient a corrected or retracted sessions file removed
+ORPHAN_REASONS = ("session_id.orphan", "patient_id.orphan",
+                  "session_id.removed_by_correction", "patient_id.removed_by_correction")
 MALFORMED_REASON = "malformed_line"
 # The pooled counts' quantities, which the publish step may withhold (gate.py):
 RESPONSE_POOL = "response_rates_by_period"  # (tag, period_type, period_start, instrument, measure, site,
