@@ -433,7 +433,9 @@ def test_adverse_event_frequencies(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT unnest(string_split(adverse_events, ';')) FROM s WHERE adverse_events IS NOT NULL",
     ).fetchall())
     total = sum(grades.values())
-    assert grades["1"] / total > 0.7 and 0.015 < grades["3"] / total < 0.07 and grades["4"] / total < 0.005
+    # calibrated to published severe-event rates: grade >= 3 in about 1% of sessions or fewer
+    # (Yale chart review: severe hypertension in 0.98% of sessions), grade 4 rarer still
+    assert grades["1"] / total > 0.7 and 0.005 < grades["3"] / total < 0.02 and grades["4"] / total < 0.002
     assert one(con, "SELECT avg((serious_adverse_event = 'true')::INT) FROM s") < 0.005
     # Hypertension is reported far more often when the vitals show a hypertensive urgency.
     by_vitals = con.execute("""SELECT severe,
