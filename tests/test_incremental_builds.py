@@ -39,7 +39,9 @@ def refreshes(settings: Settings) -> list[list[str] | None]:
 
 def newest_dbt_log() -> str:
     folder = max(DBT_DIR.joinpath("target").glob("dbt_build-*"), key=lambda p: p.stat().st_mtime)
-    return (folder / "dbt.log").read_text(encoding="utf-8")
+    # dbt rotates its log at 10 MB (dbt.log.1 holds the start of a large build's log)
+    return "".join((folder / name).read_text(encoding="utf-8")
+                   for name in ("dbt.log.1", "dbt.log") if (folder / name).exists())
 
 
 @pytest.mark.slow
