@@ -28,6 +28,7 @@ from pipelines.publish.disclosure.relations import (
     RESPONSE_POOL,
     attack_of,
     attack_published,
+    period_start,
 )
 from pipelines.publish.disclosure.solver import Finding, Quantity
 
@@ -78,21 +79,17 @@ class Audit:
     seconds: float
 
 
-def _quarter_start(month: date) -> date:
-    return date(month.year, 3 * ((month.month - 1) // 3) + 1, 1)
-
-
 def pool_groups(cell: Quantity) -> list[Group]:
     """The quarter pool groups whose release can pin `cell`: its own for a quarter's pooled
     count, the year's four for a year's (a year follows its quarters), the month's quarter for a
     monthly count; [] for any other table."""
     tag = cell[0]
     if tag in (RESPONSE_POOL, AE_POOL, AE_POOL_SESSIONS):
-        period_type, period_start = cell[1:3]
-        quarters = ([period_start] if period_type == "quarter"
-                    else [date(period_start.year, month, 1) for month in (1, 4, 7, 10)])
+        period_type, start = cell[1:3]
+        quarters = ([start] if period_type == "quarter"
+                    else [date(start.year, month, 1) for month in (1, 4, 7, 10)])
     elif tag in ("response_rates", "ae", "sessions"):
-        quarters = [_quarter_start(cell[1])]
+        quarters = [period_start(cell[1], "quarter")]
     else:
         return []
     if tag in (RESPONSE_POOL, "response_rates"):

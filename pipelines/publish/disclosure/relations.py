@@ -474,7 +474,7 @@ def attack_data_quality(attack: Attack, con: duckdb.DuckDBPyConnection) -> None:
             )
 
 
-def _period_start(month: date, period_type: str) -> date:
+def period_start(month: date, period_type: str) -> date:
     """The calendar quarter's or year's first day that `month` falls in."""
     return date(month.year, 1 if period_type == "year" else 3 * ((month.month - 1) // 3) + 1, 1)
 
@@ -487,7 +487,7 @@ def attack_response_rates_by_period(attack: Attack, con: duckdb.DuckDBPyConnecti
     found = con.execute("SELECT DISTINCT cohort_month FROM reporting.response_rates").fetchall()
     for (cohort_month,) in found:
         for period_type in ("quarter", "year"):
-            months[period_type, _period_start(cohort_month, period_type)].add(cohort_month)
+            months[period_type, period_start(cohort_month, period_type)].add(cohort_month)
     sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
     for row in _rows(con, "response_rates_by_period"):
         period = (row["period_type"], row["period_start"])
@@ -513,7 +513,7 @@ def attack_adverse_events_by_period(attack: Attack, con: duckdb.DuckDBPyConnecti
     months = defaultdict(set)
     for (month,) in con.execute("SELECT DISTINCT month FROM reporting.adverse_events").fetchall():
         for period_type in ("quarter", "year"):
-            months[period_type, _period_start(month, period_type)].add(month)
+            months[period_type, period_start(month, period_type)].add(month)
     counts = ("n_sessions_with_event", "n_grade_3_plus", "n_serious")
     sums: dict[tuple, dict[str, Quantity]] = defaultdict(dict)
     for row in _rows(con, "adverse_events_by_period"):
