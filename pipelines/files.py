@@ -30,3 +30,11 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def modified_time(path: Path) -> float:
+    """A file's modification time; 0 for one that is gone (another process may prune dbt/target)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

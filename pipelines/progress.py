@@ -17,6 +17,7 @@ from typing import TextIO
 from dagster import DagsterEventType, DagsterInstance
 from tqdm import tqdm
 
+from pipelines.files import modified_time
 from pipelines.transform.project import DBT_STEP_PREFIX
 
 # Step key prefix -> the stage a person knows it by (README: ingest, validate, transform, publish).
@@ -30,14 +31,6 @@ DBT_EVERY_SECONDS = 10.0  # a dbt progress line at most this often
 # op and the run id; a run has one dbt step) and its progress lines: "12 of 226 OK created ..."
 DBT_LOG_GLOB = DBT_STEP_PREFIX + "*-{run}-*/dbt.log"
 DBT_NODE_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
-
-
-def _modified(path: Path) -> float:
-    """A file's modification time; 0 for one that is gone (dbt/target folders are pruned)."""
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def stage_of(step_key: str) -> str:
@@ -56,6 +49,47 @@ def step_label(step_key: str) -> str:
     return step_key.replace("__", "/", 1)
 
 
+class LogFollower:
+    """The complete lines a growing log file gained since the last read.
+
+    A line still being written is left for the next read (a count split across two reads would
+    match neither half), and a log that dbt rotated (dbt.log renamed to dbt.log.1 at 10 MB, a
+    new dbt.log begun) is followed across the rotation: the rest of the renamed file first.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._inode: int | None = None
+        self._offset = 0
+
+    def new_lines(self) -> str:
+        try:
+            inode = self.path.stat().st_ino
+        except OSError:  # not written yet, or pruned
+            return ""
+        text = b""
+        if self._inode is not None and inode != self._inode:  # rotated since the last read
+            rotated = self.path.with_name(self.path.name + ".1")
+            try:
+                if rotated.stat().st_ino == self._inode:
+                    text = self._read(rotated, whole=True)
+            except OSError:
+                pass
+            self._offset = 0
+        self._inode = inode
+        return (text + self._read(self.path)).decode("utf-8", errors="replace")
+
+    def _read(self, path: Path, whole: bool = False) -> bytes:
+        """From the offset to the last newline (`whole`: to the end, the file is finished)."""
+        with path.open("rb") as log:
+            log.seek(self._offset)
+            data = log.read()
+        if not whole:
+            data = data[:data.rfind(b"\n") + 1]
+        self._offset += len(data)
+        return data
+
+
 class RunProgress(threading.Thread):
     """Prints progress lines for run `run_id` until stop() is called; then prints what is left."""
 
@@ -64,8 +98,7 @@ class RunProgress(threading.Thread):
         super().__init__(name="outcomes-progress", daemon=True)
         self._instance, self._run_id, self._out = instance, run_id, out
         self._dbt_target = dbt_target
-        self._dbt_log: Path | None = None
-        self._log_offset = 0
+        self._dbt_log: LogFollower | None = None
         self._dbt_reported = ""
         self._bar: tqdm | None = None  # dbt's nodes as a bar on a terminal; lines otherwise
         self._tty = out.isatty()
@@ -122,19 +155,15 @@ class RunProgress(threading.Thread):
         (`final`: the dbt step has ended, so its last count comes now, before the step's line)."""
         if not final and not self._tty and self._clock() - self._dbt_last_line < DBT_EVERY_SECONDS:
             return
-        found = sorted(self._dbt_target.glob(DBT_LOG_GLOB.format(run=self._run_id[:7])), key=_modified)
+        found = sorted(self._dbt_target.glob(DBT_LOG_GLOB.format(run=self._run_id[:7])), key=modified_time)
         if not found:
             return
-        if found[-1] != self._dbt_log:  # the next dbt step has started: follow its log
-            self._dbt_log, self._log_offset, self._dbt_reported = found[-1], 0, ""
+        if self._dbt_log is None or found[-1] != self._dbt_log.path:  # a dbt step has started: follow it
+            self._dbt_log, self._dbt_reported = LogFollower(found[-1]), ""
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
-        with self._dbt_log.open("r", encoding="utf-8", errors="replace") as log:
-            log.seek(self._log_offset)
-            text = log.read()
-            self._log_offset = log.tell()
-        found = DBT_NODE_LINE.findall(text)
+        found = DBT_NODE_LINE.findall(self._dbt_log.new_lines())
         if not found:
             return
         done, total, _ = max(found, key=lambda f: int(f[0]))

@@ -136,7 +136,18 @@ def landing(settings: Settings, tiny_exports: Path) -> Path:
 BUILDING_FIXTURES = frozenset({"tiny_build", "two_month_build", "free_text_build", "scenario", "clean"})
 
 
+# The modules that run the most builds (minutes each on a 2-core machine), longest first: the two
+# test workers (pyproject.toml: -n 2 --dist loadfile) take modules in collection order, so these
+# start first and the quick modules fill in around them instead of one long module ending last.
+LONGEST_MODULES = ("test_faults", "test_pipeline", "test_spark_engine", "test_incremental_builds",
+                   "test_history", "test_benchmark", "test_ui_browser", "test_phi_boundary",
+                   "test_concurrency", "test_reader_load", "test_dbt_models", "test_disclosure")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if BUILDING_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1] if item.module else "",
+                                         len(LONGEST_MODULES)))

@@ -4,6 +4,8 @@ dbt's events and artifacts, and a failing Python step as Dagster records it."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,9 @@ from pipelines.transform.dbt_output import (
     build_failure,
     console_line,
     redact_event,
+    running_call,
     scrub_target,
+    scrub_unfinished,
 )
 
 # Real DuckDB errors on a planted value, and the value each must not show.
@@ -150,8 +154,41 @@ def test_scrub_target_rewrites_dbt_log_and_run_results(tmp_path: Path) -> None:
     assert kept[2]["message"] == "OK"
     assert len((tmp_path / "dbt.log").read_text().splitlines()) == len(LEAKING) + len(SAFE) + 1
 
+    # dbt rotates its log at 10 MB: the older part (dbt.log.1, .2) is scrubbed the same way
+    for rotated in ("dbt.log.1", "dbt.log.2"):
+        (tmp_path / rotated).write_text("\n".join(json.dumps(e) for e in LEAKING) + "\n")
+    scrub_target(tmp_path)
+    for rotated in ("dbt.log.1", "dbt.log.2"):
+        assert VALUE not in (tmp_path / rotated).read_text()
+        assert len((tmp_path / rotated).read_text().splitlines()) == len(LEAKING)
+
     said = build_failure("dbt_build", kept, 1)
     assert said.startswith("dbt_build: dbt failed on model int_reported_adverse_events__parsed "
                            "(error; Conversion Error), test not_null_x (fail, 3 failing rows); "
                            "1 nodes skipped downstream.")
     assert "dbt exited with code 2 before building any node" in build_failure("dbt_build", [], 2)
+
+
+def test_a_live_dbt_call_of_another_deployment_is_not_scrubbed(tmp_path: Path) -> None:
+    """Deployments on one machine share dbt/target: a step scrubs the folders killed calls left,
+    never one whose call still runs in another process (it holds the folder's lock)."""
+    live, killed = tmp_path / "dbt_build-aaaaaaa-1111111", tmp_path / "dbt_build-bbbbbbb-2222222"
+    killed.mkdir()
+    hold = ("import sys, pathlib\nfrom pipelines.transform.dbt_output import running_call\n"
+            "with running_call(pathlib.Path(sys.argv[1])):\n"
+            "    print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(live)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for folder in (live, killed):
+            (folder / "dbt.log").write_text(json.dumps(LEAKING[0]) + "\n")
+        scrub_unfinished(tmp_path, "dbt_build")
+        assert (killed / SCRUBBED_MARK).exists() and VALUE not in (killed / "dbt.log").read_text()
+        assert not (live / SCRUBBED_MARK).exists()  # its own step scrubs it when the call ends
+    finally:
+        holder.communicate("", timeout=60)
+    scrub_unfinished(tmp_path, "dbt_build")  # the call ended without scrubbing (killed): now it is
+    assert (live / SCRUBBED_MARK).exists() and VALUE not in (live / "dbt.log").read_text()
+    with running_call(live):  # in its own process the lock is held, not refused
+        assert (live / ".running").exists()

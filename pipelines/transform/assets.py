@@ -31,10 +31,18 @@ from dagster_dbt import (
 from dagster_duckdb import DuckDBResource
 from dagster_shared.record import replace
 
-from pipelines.files import write_atomically
+from pipelines.files import modified_time, write_atomically
 from pipelines.settings import engine, spark_tables, spark_target
 from pipelines.sql import connect
-from pipelines.transform.dbt_output import build_failure, console_line, scrub_target, scrub_unfinished
+from pipelines.transform.dbt_output import (
+    build_failure,
+    console_line,
+    is_running,
+    new_call_folder,
+    running_call,
+    scrub_target,
+    scrub_unfinished,
+)
 from pipelines.transform.project import (
     DBT_DIR,
     DBT_STEP_PREFIX,
@@ -170,7 +178,9 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     scrub_unfinished(DBT_TARGET, context.op_def.name)
     with _environment(refresh.env()):  # dagster-dbt hands the process a copy of os.environ
         if on == "duckdb":
-            yield from _invoke(context, dbt.cli(args, context=context, raise_on_error=False))
+            with running_call(new_call_folder(DBT_TARGET, context.op_def.name, context.run_id)) as folder:
+                yield from _invoke(context, dbt.cli(args, context=context, raise_on_error=False,
+                                                    target_path=folder))
         else:
             yield from _build_on_spark(context, dbt, args, database)
     if _whole_project(context):
@@ -184,8 +194,10 @@ def _build_on_spark(context: AssetExecutionContext, dbt: DbtCliResource, args: l
     spark_args = [*args, "--target", spark_target(), "--exclude", f"tag:{DUCKDB_TAG}"]
     # Spark's own logging is off (dbt/spark/log4j2.properties): into dbt's event stream it cut
     # events, and its messages can quote row values
-    with _environment({"SPARK_CONF_DIR": str(DBT_DIR / "spark")}):
-        yield from _invoke(context, dbt.cli(spark_args, context=context, raise_on_error=False))
+    with _environment({"SPARK_CONF_DIR": str(DBT_DIR / "spark")}), \
+            running_call(new_call_folder(DBT_TARGET, context.op_def.name, context.run_id)) as folder:
+        yield from _invoke(context, dbt.cli(spark_args, context=context, raise_on_error=False,
+                                            target_path=folder))
     tables = spark_tables(Path(database).parent)
     try:
         with connect(database) as con:
@@ -197,10 +209,11 @@ def _build_on_spark(context: AssetExecutionContext, dbt: DbtCliResource, args: l
     if on_duckdb:
         # dagster-dbt puts its own --select after a runtime one: this call gets its selection
         # alone, and its events are matched to the step's assets by the stream below
-        folder = DBT_TARGET / f"{context.op_def.name}-{context.run_id[:7]}-duckdb"
-        invocation = dbt.cli([*args, "--select", " ".join(on_duckdb)], manifest=MANIFEST,
-                             dagster_dbt_translator=TRANSLATOR, target_path=folder, raise_on_error=False)
-        yield from _invoke(context, invocation)
+        with running_call(DBT_TARGET / f"{context.op_def.name}-{context.run_id[:7]}-duckdb") as folder:
+            invocation = dbt.cli([*args, "--select", " ".join(on_duckdb)], manifest=MANIFEST,
+                                 dagster_dbt_translator=TRANSLATOR, target_path=folder,
+                                 raise_on_error=False)
+            yield from _invoke(context, invocation)
 
 
 @functools.cache
@@ -344,6 +357,7 @@ def prune_run_targets(target: Path, step: str, keep: int = KEEP_RUN_TARGETS) -> 
     Each dbt call writes its own folder (manifest, run results, a dbt.log of several MB) and
     nothing removes them, so a deployment would fill its disk; the newest stay for debugging.
     """
-    runs = sorted(target.glob(f"{step}-*"), key=lambda p: p.stat().st_mtime)
+    runs = sorted(target.glob(f"{step}-*"), key=modified_time)
     for folder in runs[:-keep] if keep else runs:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not is_running(folder):  # another deployment's live call (they share dbt/target)
+            shutil.rmtree(folder, ignore_errors=True)

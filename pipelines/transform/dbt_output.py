@@ -16,8 +16,11 @@ name, code, level, time and node, with its text withheld.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ SAFE_EVENTS = frozenset({
 })
 WITHHELD = "message withheld: dbt's error text can quote row values"
 SCRUBBED_MARK = ".scrubbed"  # in a dbt call's target folder once its logs and results are rewritten
+RUNNING_MARK = ".running"  # locked (fcntl) by the step process while its dbt call runs
 
 
 def _node(raw: Mapping[str, Any]) -> str:
@@ -85,23 +89,15 @@ def _redact_result(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def scrub_target(folder: Path) -> None:
-    """Rewrite a dbt call's dbt.log and run_results.json as `redact_event` keeps them; idempotent.
+    """Rewrite a dbt call's logs (dbt.log and the dbt.log.N that dbt rotates out at 10 MB) and
+    run_results.json as `redact_event` keeps them; idempotent.
 
     Each file is replaced atomically. The folder is marked once done, so a later step can find
     and finish the folders of a call that was killed before it scrubbed its own.
     """
-    log = folder / "dbt.log"
-    if log.exists():
-        kept = []
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:  # not an event (a crash's traceback): nothing of it is known to be safe
-                kept.append(json.dumps({"info": {"name": "UnparsedLine", "level": "error", "msg": WITHHELD},
-                                        "data": {}}))
-                continue
-            kept.append(json.dumps(redact_event(event)) if isinstance(event, dict) else line)
-        write_atomically(log, ("\n".join(kept) + "\n").encode("utf-8"))
+    for log in [folder / "dbt.log", *folder.glob("dbt.log.[0-9]*")]:
+        if log.exists():
+            _scrub_log(log)
     results = folder / "run_results.json"
     if results.exists():
         try:
@@ -113,10 +109,50 @@ def scrub_target(folder: Path) -> None:
     (folder / SCRUBBED_MARK).touch()
 
 
+def _scrub_log(log: Path) -> None:
+    kept = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:  # not an event (a crash's traceback): nothing of it is known to be safe
+            kept.append(json.dumps({"info": {"name": "UnparsedLine", "level": "error", "msg": WITHHELD},
+                                    "data": {}}))
+            continue
+        kept.append(json.dumps(redact_event(event)) if isinstance(event, dict) else line)
+    write_atomically(log, ("\n".join(kept) + "\n").encode("utf-8"))
+
+
+def new_call_folder(target: Path, step: str, run_id: str) -> Path:
+    """A dbt call's own target folder, named as dagster-dbt names them (step, run, a unique part)."""
+    return target / f"{step}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+
+
+@contextlib.contextmanager
+def running_call(folder: Path) -> Iterator[Path]:
+    """Create `folder` and hold its lock while the dbt call writing there runs: another
+    deployment's step that shares this dbt project must not scrub or prune a live call."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / RUNNING_MARK).open("ab") as handle:
+        fcntl.lockf(handle, fcntl.LOCK_EX)
+        yield folder
+
+
+def is_running(folder: Path) -> bool:
+    """Whether another process holds `folder`'s lock (its dbt call still runs)."""
+    try:
+        with (folder / RUNNING_MARK).open("rb+") as handle:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except FileNotFoundError:  # a call folder from before the lock, or one being removed
+        return False
+    except OSError:
+        return True
+    return False
+
+
 def scrub_unfinished(target: Path, step: str) -> None:
-    """Scrub the call folders of `step` that a killed run left unscrubbed."""
+    """Scrub the call folders of `step` that a killed run left unscrubbed (not live ones)."""
     for folder in target.glob(f"{step}-*"):
-        if folder.is_dir() and not (folder / SCRUBBED_MARK).exists():
+        if folder.is_dir() and not (folder / SCRUBBED_MARK).exists() and not is_running(folder):
             scrub_target(folder)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from functools import lru_cache
@@ -44,19 +46,41 @@ def _newest_source_mtime() -> float:
     return newest
 
 
+def _fresh(manifest: Path) -> bool:
+    return manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime()
+
+
 def ensure_manifest(project: DbtProject) -> Path:
-    """Parse the project only when target/manifest.json is missing or older than a dbt source file."""
+    """Parse the project only when target/manifest.json is missing or older than a dbt source file.
+
+    Processes that start together (a run's step processes, parallel test workers, two
+    deployments) parse once: the first takes a lock and the others then find the fresh manifest,
+    which is put in place whole (dbt writes its files in place; a half-written one would be read).
+    """
     manifest = project.manifest_path
-    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime():
+    if _fresh(manifest):
         return manifest
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    done = subprocess.run(
-        [dbt_executable(), "parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-         "--target-path", str(project.target_path), "--quiet"],
-        capture_output=True, text=True, env=env, check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
+    target = Path(project.target_path)
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / ".parse.lock").open("ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _fresh(manifest):
+            return manifest
+        parsed = target / f".parse-{os.getpid()}"
+        env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        try:
+            done = subprocess.run(
+                [dbt_executable(), "parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+                 "--target-path", str(parsed), "--log-path", str(parsed), "--quiet"],
+                capture_output=True, text=True, env=env, check=False,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"dbt parse failed:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
+            for name in ("partial_parse.msgpack", manifest.name):  # the manifest last: it says "fresh"
+                if (parsed / name).exists():
+                    os.replace(parsed / name, target / name)
+        finally:
+            shutil.rmtree(parsed, ignore_errors=True)
     return manifest
 
 
