@@ -28,9 +28,10 @@ WATCHED = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEv
 POLL_SECONDS = 1.0
 DBT_EVERY_SECONDS = 10.0  # a dbt progress line at most this often
 # dbt's own logs of this run (dagster-dbt gives each invocation a target folder named after the
-# op and the run id; a run has one dbt step) and its progress lines: "12 of 226 OK created ..."
+# op and the run id; a run has one dbt step) and its progress lines: "12 of 226 OK created ...",
+# not the on-run-start hook's own count ("1 of 1 OK hook: ...", which is no model)
 DBT_LOG_GLOB = DBT_STEP_PREFIX + "*-{run}-*/dbt.log"
-DBT_NODE_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
+DBT_NODE_LINE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b(?! hook\b)")
 
 
 def stage_of(step_key: str) -> str:

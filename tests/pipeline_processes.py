@@ -343,6 +343,7 @@ class ReaderReport:
     started_at: list[float] = field(default_factory=list)  # wall clock of each iteration
     last_build_after_stop: str | None = None
     fallback_used: bool = False
+    reconnects: int = 0  # connects that met the swap and were made again (docs/querying.md)
 
 
 def _timed(report: ReaderReport, name: str, action: Callable[[], Any]) -> Any:
@@ -352,9 +353,21 @@ def _timed(report: ReaderReport, name: str, action: Callable[[], Any]) -> Any:
     return result
 
 
+def connect_as_documented(path: Path, report: ReaderReport) -> duckdb.DuckDBPyConnection:
+    """A read-only connection as docs/querying.md tells readers to open one: DuckDB opens the file
+    by name three times while it connects, so a connect at the instant of the swap can read one
+    build's header and the other's blocks and fail; the advice is to connect again, once."""
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        report.reconnects += 1
+        time.sleep(0.05)
+        return duckdb.connect(str(path), read_only=True)
+
+
 def read_once(path: Path, report: ReaderReport, expected_marts: int) -> str:
     """One iteration: a new read-only connection, the build, its tables' counts, a real query."""
-    con = _timed(report, "connect", lambda: duckdb.connect(str(path), read_only=True))
+    con = _timed(report, "connect", lambda: connect_as_documented(path, report))
     try:
         build_id = _timed(report, "meta.build", lambda: con.execute("SELECT build_id FROM meta.build")
                           .fetchone()[0])

@@ -15,7 +15,8 @@ def test_a_line_being_written_is_read_whole_on_the_next_poll(tmp_path: Path) -> 
     log = tmp_path / "dbt.log"
     follower = LogFollower(log)
     assert follower.new_lines() == ""  # dbt has not started writing
-    log.write_text("1 of 404 OK created sql table model a\n403 of 40")
+    log.write_text("1 of 1 OK hook: outcomes.on-run-start.0 ... [OK in 0.02s]\n"  # a hook, no model
+                   "1 of 404 OK created sql table model a\n403 of 40")
     assert counts(follower.new_lines()) == ["1"]
     with log.open("a") as more:  # the rest of the line dbt was writing
         more.write("4 PASS not_null_x\n404 of 404 PASS unique_x\n")

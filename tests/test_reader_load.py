@@ -8,7 +8,10 @@ rate, while `outcomes run` builds a month the published file does not have yet a
 new file in. Readers rest between iterations (the machine is small) but read back to back
 while the publish step's temporary file exists, to meet the swap as often as possible.
 
-Any exception in a reader is an error, including lock conflicts. Each iteration must be one
+Any exception in a reader is an error, including lock conflicts, but for one: DuckDB opens the
+file by name three times while it connects (format, headers, data), so a connect at the instant
+of the swap can fail, and docs/querying.md tells readers to connect again. Readers do that, once,
+and count it; a second failure is an error. Each iteration must be one
 consistent build: the counts equal the build_tables of the build id read on the same
 connection, and a build id always reads the same way. Since the two builds differ by a
 month, a reader that mixed old and new files would fail that check.
@@ -99,6 +102,8 @@ def test_readers_see_whole_builds_without_errors_while_a_run_republishes(
     errors = [e for r in reports for e in r.errors]
     inconsistent = [e for r in reports for e in r.inconsistent]
     assert not errors, f"{len(errors)} reader errors, the first:\n{errors[0]}"
+    # one swap: a reader's connect can meet it at most once (then it connects again, as documented)
+    assert all(r.reconnects <= 1 for r in reports), [r.reconnects for r in reports]
     assert not inconsistent, f"{len(inconsistent)} inconsistent reads: {inconsistent[:5]}"
     for report in reports:
         assert report.builds[0] == old.build_id  # saw the old build ...
@@ -126,6 +131,7 @@ def test_readers_see_whole_builds_without_errors_while_a_run_republishes(
         "iteration_ms_during_publish_p50_p95": [round(percentile(during_publish, 0.5), 1),
                                                 round(percentile(during_publish, 0.95), 1)],
         "errors": len(errors),
+        "reconnects": [r.reconnects for r in reports],
         "inconsistent": len(inconsistent),
         "builds_seen": [len(r.builds) for r in reports],
         "latency_ms_p50_p95": {name: [round(percentile(v, 0.5), 1), round(percentile(v, 0.95), 1)]
