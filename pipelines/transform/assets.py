@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -178,9 +179,9 @@ def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, database: st
     scrub_unfinished(DBT_TARGET, context.op_def.name)
     with _environment(refresh.env()):  # dagster-dbt hands the process a copy of os.environ
         if on == "duckdb":
-            with running_call(new_call_folder(DBT_TARGET, context.op_def.name, context.run_id)) as folder:
+            with _dbt_call(context, database, "local") as (folder, state):
                 yield from _invoke(context, dbt.cli(args, context=context, raise_on_error=False,
-                                                    target_path=folder))
+                                                    target_path=folder), state)
         else:
             yield from _build_on_spark(context, dbt, args, database)
     if _whole_project(context):
@@ -195,9 +196,9 @@ def _build_on_spark(context: AssetExecutionContext, dbt: DbtCliResource, args: l
     # Spark's own logging is off (dbt/spark/log4j2.properties): into dbt's event stream it cut
     # events, and its messages can quote row values
     with _environment({"SPARK_CONF_DIR": str(DBT_DIR / "spark")}), \
-            running_call(new_call_folder(DBT_TARGET, context.op_def.name, context.run_id)) as folder:
+            _dbt_call(context, database, spark_target()) as (folder, state):
         yield from _invoke(context, dbt.cli(spark_args, context=context, raise_on_error=False,
-                                            target_path=folder))
+                                            target_path=folder), state)
     tables = spark_tables(Path(database).parent)
     try:
         with connect(database) as con:
@@ -209,11 +210,11 @@ def _build_on_spark(context: AssetExecutionContext, dbt: DbtCliResource, args: l
     if on_duckdb:
         # dagster-dbt puts its own --select after a runtime one: this call gets its selection
         # alone, and its events are matched to the step's assets by the stream below
-        with running_call(DBT_TARGET / f"{context.op_def.name}-{context.run_id[:7]}-duckdb") as folder:
+        with _dbt_call(context, database, "local", suffix="duckdb") as (folder, state):
             invocation = dbt.cli([*args, "--select", " ".join(on_duckdb)], manifest=MANIFEST,
                                  dagster_dbt_translator=TRANSLATOR, target_path=folder,
                                  raise_on_error=False)
-            yield from _invoke(context, invocation)
+            yield from _invoke(context, invocation, state)
 
 
 @functools.cache
@@ -230,11 +231,35 @@ def _selected_duckdb_models(context: AssetExecutionContext) -> list[str]:
                   and TRANSLATOR.get_asset_key(node) in selected)
 
 
-def _invoke(context: AssetExecutionContext, invocation: DbtCliInvocation) -> Iterator[Any]:
+@contextlib.contextmanager
+def _dbt_call(context: AssetExecutionContext, database: str, target: str,
+              suffix: str | None = None) -> Iterator[tuple[Path, Path]]:
+    """A dbt call's own target folder, locked while the call runs (deployments on one machine
+    share dbt/target: another's step must not scrub or prune it), and seeded with the parse state
+    dbt left for this warehouse and target (dagster-dbt copies the project's only when none is
+    there). Yields the folder and where the call's parse state is kept for the next one."""
+    folder = (DBT_TARGET / f"{context.op_def.name}-{context.run_id[:7]}-{suffix}" if suffix
+              else new_call_folder(DBT_TARGET, context.op_def.name, context.run_id))
+    state = parse_state(database, target)
+    with running_call(folder):
+        if state.exists():
+            shutil.copyfile(state, folder / PARTIAL_PARSE_FILE)
+        yield folder, state
+
+
+def parse_state(database: str, target: str) -> Path:
+    """Where dbt's parse state for one warehouse and dbt target is kept between runs. dbt reuses it
+    only for the profile it was written with (the warehouse path is in it): one file per
+    warehouse, so two deployments (or parallel test workers) do not undo each other's."""
+    key = hashlib.sha256(f"{Path(database).resolve().parent}|{target}".encode()).hexdigest()[:16]
+    return DBT_TARGET / "parse_state" / f"{key}.msgpack"
+
+
+def _invoke(context: AssetExecutionContext, invocation: DbtCliInvocation, state: Path) -> Iterator[Any]:
     """One dbt call's events, as dbt finishes each node; a failed call stops the step naming
     what failed (dbt_output.build_failure), with no row value in the message."""
     yield from _redacted_stream(context, invocation)
-    keep_partial_parse(invocation.target_path, DBT_TARGET)
+    keep_partial_parse(invocation.target_path, state)
     if invocation.process.wait() != 0:
         results = json.loads(results_file.read_text()).get("results", []) \
             if (results_file := invocation.target_path / "run_results.json").exists() else []
@@ -322,19 +347,19 @@ def _with_row_count(context: AssetExecutionContext, item: Any, counts: Mapping[t
     return item.with_metadata({**item.metadata, "dagster/row_count": MetadataValue.int(rows)})
 
 
-def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
-    """Hand this dbt call's parse state to the next one: dagster-dbt seeds each call's own target
-    folder with dbt/target/partial_parse.msgpack.
+def keep_partial_parse(invocation_target: Path, kept: Path) -> None:
+    """Hand this dbt call's parse state to the next call for the same warehouse (`_dbt_call`).
 
-    dbt re-parses the whole project (about 2 s here) when the file is missing or was written
-    for another profile (another warehouse path), and nothing else refreshes it: without this,
-    every run's dbt step would parse from scratch. Replaced atomically, so a call
-    starting meanwhile copies either the old state or the new one (dbt checks it either way).
+    dbt re-parses the whole project (13 s against 5 s with the state, measured on a 2-core
+    machine) when the file is missing or was written for another profile (another warehouse
+    path), and nothing else refreshes it. Replaced atomically, so a call starting meanwhile
+    copies either the old state or the new one (dbt checks it either way).
     """
     state = invocation_target / PARTIAL_PARSE_FILE
     if not state.exists():
         return
-    write_atomically(project_target / PARTIAL_PARSE_FILE, state.read_bytes())
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(kept, state.read_bytes())
 
 
 @dbt_assets(manifest=MANIFEST, project=outcomes_dbt_project, dagster_dbt_translator=TRANSLATOR,
