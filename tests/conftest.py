@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,32 @@ def tiny_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def built_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str,
+               name: str) -> Iterator[tuple[Path, bool]]:
+    """A folder for a session-wide build, and whether this process must build it.
+
+    The test workers (pyproject.toml: -n 2) share one build: the first to ask builds it while
+    holding a lock, the other waits and reads it (a tiny build costs minutes of a 2-core machine;
+    building it twice at once would cost each worker more). A build that fails is not marked
+    done, and the next worker to ask builds it again. Without workers: a folder of this session.
+    """
+    if worker_id == "master":  # not distributed (-n 0)
+        yield tmp_path_factory.mktemp(name), True
+        return
+    shared = tmp_path_factory.getbasetemp().parent / name  # the session's folder, above each worker's
+    with open(f"{shared}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / ".built"
+        if done.exists():
+            yield shared, False
+            return
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir()
+        yield shared, True
+        done.touch()
+
+
 @dataclass(frozen=True)
 class TinyBuild:
     """Folders of the tiny network built once by `outcomes run`: read them, never write them."""
@@ -72,11 +100,17 @@ def build_by_cli(root: Path, exports: Path, *args: str) -> TinyBuild:
 
 
 @pytest.fixture(scope="session")
-def tiny_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> TinyBuild:
+def tiny_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path, worker_id: str) -> TinyBuild:
     """The tiny network built once per test session by a real `outcomes run`, in its own folders and
     Dagster instance. Tests that only read a built warehouse read it; tests that go on from a built
     warehouse start from a copy (`start_from`): each end-to-end run must prove something new."""
-    return build_by_cli(tmp_path_factory.mktemp("tiny_build"), tiny_exports)
+    with built_once(tmp_path_factory, worker_id, "tiny_build") as (root, build):
+        if build:
+            built = build_by_cli(root, tiny_exports)
+            (root / "printed.txt").write_text(built.printed, encoding="utf-8")
+            return built
+        return TinyBuild(*(root / n for n in ("landing", "warehouse", "reports", "home")),
+                         (root / "printed.txt").read_text(encoding="utf-8"))
 
 
 def read_build(build: TinyBuild, monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -100,14 +134,15 @@ LATER_MONTH = "2025-03"  # the tiny network's last month: it arrives after the t
 
 
 @pytest.fixture(scope="session")
-def two_month_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path) -> Place:
+def two_month_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path, worker_id: str) -> Place:
     """The tiny network's first two months built by `outcomes run` in a process of its own, once per
     session: the good build the fault and reader-load tests begin from (`after_two_months`)."""
-    root = tmp_path_factory.mktemp("two_months")
-    place = Place.under(root)
-    shutil.copytree(tiny_exports, place.landing, ignore=shutil.ignore_patterns(f"*_{LATER_MONTH}.*"))
-    run_to_completion(place, root / "build.log")
-    return place
+    with built_once(tmp_path_factory, worker_id, "two_months") as (root, build):
+        place = Place.under(root)
+        if build:
+            shutil.copytree(tiny_exports, place.landing, ignore=shutil.ignore_patterns(f"*_{LATER_MONTH}.*"))
+            run_to_completion(place, root / "build.log")
+        return place
 
 
 def after_two_months(build: Place, root: Path, tiny_exports: Path) -> Place:
