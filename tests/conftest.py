@@ -80,11 +80,16 @@ class TinyBuild:
     home: Path  # its Dagster instance
     printed: str  # what `outcomes run` printed
 
+    @classmethod
+    def under(cls, root: Path, printed: str) -> TinyBuild:
+        return cls(root / "landing", root / "warehouse", root / "reports", root / "home", printed)
+
 
 def build_by_cli(root: Path, exports: Path, *args: str) -> TinyBuild:
     """`outcomes run <args>` on a copy of `exports`, in folders and a Dagster instance of its own
     under `root` (the engine from the flags only)."""
-    landing, warehouse, reports, home = (root / n for n in ("landing", "warehouse", "reports", "home"))
+    folders = TinyBuild.under(root, "")
+    landing, warehouse, reports, home = folders.landing, folders.warehouse, folders.reports, folders.home
     shutil.copytree(exports, landing)
     home.mkdir()
     printed = io.StringIO()
@@ -96,7 +101,7 @@ def build_by_cli(root: Path, exports: Path, *args: str) -> TinyBuild:
         mp.setenv("OUTCOMES_ENGINE", "duckdb")
         code = main(["run", *args])
     assert code == 0, printed.getvalue()[-3000:]
-    return TinyBuild(landing, warehouse, reports, home, printed.getvalue())
+    return TinyBuild.under(root, printed.getvalue())
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +114,7 @@ def tiny_build(tmp_path_factory: pytest.TempPathFactory, tiny_exports: Path, wor
             built = build_by_cli(root, tiny_exports)
             (root / "printed.txt").write_text(built.printed, encoding="utf-8")
             return built
-        return TinyBuild(*(root / n for n in ("landing", "warehouse", "reports", "home")),
-                         (root / "printed.txt").read_text(encoding="utf-8"))
+        return TinyBuild.under(root, (root / "printed.txt").read_text(encoding="utf-8"))
 
 
 def read_build(build: TinyBuild, monkeypatch: pytest.MonkeyPatch) -> Settings:

@@ -356,10 +356,13 @@ def _timed(report: ReaderReport, name: str, action: Callable[[], Any]) -> Any:
 def connect_as_documented(path: Path, report: ReaderReport) -> duckdb.DuckDBPyConnection:
     """A read-only connection as docs/querying.md tells readers to open one: DuckDB opens the file
     by name three times while it connects, so a connect at the instant of the swap can read one
-    build's header and the other's blocks and fail; the advice is to connect again, once."""
+    build's header and the other's blocks and fail; the advice is to connect again, once. Only
+    that failure (DuckDB names its metadata) is retried: a lock conflict is an error at once."""
     try:
         return duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
+    except duckdb.Error as error:
+        if "metadata" not in str(error).lower():
+            raise
         report.reconnects += 1
         time.sleep(0.05)
         return duckdb.connect(str(path), read_only=True)
